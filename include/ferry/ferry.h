@@ -1,0 +1,210 @@
+// ferry: distributed tasks and objects for C++ on HPC clusters. The public API, mirroring
+// Ray's C++ API. Every function here is thread-safe: the driver, task bodies and user threads
+// may all call it once ferry::Init has returned.
+//
+//   #include <ferry/ferry.h>
+//   int Plus(int a, int b) { return a + b; }
+//   FERRY_REMOTE(Plus);
+//   int main(int argc, char** argv) {
+//     ferry::Init(argc, argv);  // on worker ranks this serves tasks and never returns
+//     auto r = ferry::Task(Plus).Remote(1, 2);
+//     int v = *ferry::Get(r);
+//     ferry::Shutdown();
+//   }
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ferry/config.h"
+#include "ferry/errors.h"
+#include "ferry/ids.h"
+#include "ferry/internal/function_registry.h"
+#include "ferry/internal/runtime_hooks.h"
+#include "ferry/internal/serialization.h"
+#include "ferry/object_ref.h"
+
+namespace ferry {
+
+/// Starts ferry with the configuration from FERRY_* environment variables.
+/// With no launcher: an embedded cluster in this process. Under mpirun/srun: rank 0 returns
+/// as the driver; the other ranks serve tasks and exit(0) when the driver shuts down.
+void Init();
+/// Same, also consuming --ferry-<name>=value flags from argv.
+void Init(int& argc, char**& argv);
+/// Same, starting from `config` (environment and flags still override it).
+void Init(const Config& config, int& argc, char**& argv);
+bool IsInitialized();
+/// Stops the cluster: worker ranks exit, objects are freed. Also runs if main returns.
+void Shutdown();
+
+/// Stores `value` in the object store; the caller owns it.
+///   auto ref = ferry::Put(std::vector<double>(1 << 20, 1.0));
+template <typename T>
+ObjectRef<std::decay_t<T>> Put(T&& value) {
+  using V = std::decay_t<T>;
+  return ObjectRef<V>(internal::PutObject(internal::Serialize<V>(value)));
+}
+
+/// Waits for the object and returns it. Throws TaskError (the task threw), ObjectLostError,
+/// OwnerDiedError, FunctionNotFoundError.
+template <typename T>
+std::shared_ptr<T> Get(const ObjectRef<T>& ref, int64_t timeout_ms) {
+  if (ref.IsNil()) throw std::invalid_argument("ferry::Get: empty ObjectRef");
+  if constexpr (std::is_void_v<T>) {
+    internal::GetObject(ref.ID(), timeout_ms);
+    return nullptr;
+  } else {
+    return internal::Deserialize<T>(internal::GetObject(ref.ID(), timeout_ms));
+  }
+}
+template <typename T>
+std::shared_ptr<T> Get(const ObjectRef<T>& ref) {
+  return Get(ref, -1);
+}
+
+/// Gets many objects at once; the order of the results is the order of `refs`.
+template <typename T>
+std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs, int64_t timeout_ms = -1) {
+  std::vector<ObjectId> ids;
+  ids.reserve(refs.size());
+  for (const auto& r : refs) {
+    if (r.IsNil()) throw std::invalid_argument("ferry::Get: empty ObjectRef in the list");
+    ids.push_back(r.ID());
+  }
+  std::vector<internal::Buffer> bufs = internal::GetObjects(ids, timeout_ms);
+  std::vector<std::shared_ptr<T>> out;
+  out.reserve(bufs.size());
+  for (const auto& b : bufs) {
+    if constexpr (std::is_void_v<T>) {
+      out.push_back(nullptr);
+    } else {
+      out.push_back(internal::Deserialize<T>(b));
+    }
+  }
+  return out;
+}
+
+template <typename T>
+struct WaitResult {
+  std::vector<ObjectRef<T>> ready;
+  std::vector<ObjectRef<T>> unready;
+};
+
+/// Waits until `num_objects` of `refs` are ready or `timeout_ms` passes (negative: no limit).
+/// Objects that failed count as ready (Get on them throws).
+template <typename T>
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_objects, int64_t timeout_ms) {
+  if (num_objects < 0 || static_cast<size_t>(num_objects) > refs.size())
+    throw std::invalid_argument("ferry::Wait: num_objects " + std::to_string(num_objects) +
+                                " is outside [0, " + std::to_string(refs.size()) + "]");
+  std::vector<ObjectId> ids;
+  ids.reserve(refs.size());
+  for (const auto& r : refs) {
+    if (r.IsNil()) throw std::invalid_argument("ferry::Wait: empty ObjectRef in the list");
+    ids.push_back(r.ID());
+  }
+  std::vector<bool> ready = internal::WaitObjects(ids, static_cast<size_t>(num_objects), timeout_ms);
+  WaitResult<T> out;
+  for (size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.unready).push_back(refs[i]);
+  return out;
+}
+
+namespace internal {
+
+template <typename Param, typename Arg>
+ArgSpec MakeArg(Arg&& arg) {
+  using A = std::decay_t<Arg>;
+  using P = std::decay_t<Param>;
+  ArgSpec spec;
+  if constexpr (IsObjectRef<A>::value && !IsObjectRef<P>::value) {
+    static_assert(std::is_same_v<typename A::ValueType, P>,
+                  "an ObjectRef<T> argument must match a parameter of type T");
+    if (arg.IsNil()) throw std::invalid_argument("ferry: empty ObjectRef passed as an argument");
+    spec.is_ref = true;
+    spec.ref = arg.ID();
+    spec.keep = arg.handle();
+  } else if constexpr (std::is_same_v<A, P>) {
+    spec.value = Serialize<P>(arg);
+  } else {
+    static_assert(std::is_convertible_v<Arg, P>, "argument is not convertible to the parameter type");
+    spec.value = Serialize<P>(static_cast<P>(std::forward<Arg>(arg)));
+  }
+  return spec;
+}
+
+}  // namespace internal
+
+/// Builds a remote call of a registered function: Task(f).SetName("x").Remote(args...).
+template <typename F>
+class TaskCaller {
+ public:
+  using Traits = internal::FunctionTraits<F>;
+  using R = typename Traits::Return;
+
+  explicit TaskCaller(F fn) : fn_(fn) {}
+
+  TaskCaller& SetName(std::string name) {
+    options_.name = std::move(name);
+    return *this;
+  }
+  /// A resource this task needs while it runs (only "CPU" is honoured by placement for now).
+  /// Throws std::invalid_argument for an empty name or a negative or NaN amount.
+  TaskCaller& SetResource(const std::string& name, double amount) {
+    if (name.empty()) throw std::invalid_argument("ferry: SetResource: empty resource name");
+    if (std::isnan(amount) || amount < 0 || std::isinf(amount))
+      throw std::invalid_argument("ferry: SetResource(\"" + name + "\"): amount must be a finite value >= 0");
+    options_.resources[name] = amount;
+    return *this;
+  }
+  TaskCaller& SetResources(const std::unordered_map<std::string, double>& resources) {
+    for (const auto& [n, v] : resources) SetResource(n, v);
+    return *this;
+  }
+  /// How often the task is re-run if its node dies (stored now; used by fault tolerance).
+  TaskCaller& SetMaxRetries(int n) {
+    if (n < -1) throw std::invalid_argument("ferry: SetMaxRetries: must be >= -1 (-1: unlimited)");
+    options_.max_retries = n;
+    return *this;
+  }
+
+  /// Submits the call; returns at once with a reference to the result.
+  template <typename... Args>
+  ObjectRef<R> Remote(Args&&... args) {
+    static_assert(sizeof...(Args) == Traits::kArity, "wrong number of arguments for this function");
+    const std::string* name = internal::FunctionNameOf(reinterpret_cast<const void*>(fn_));
+    if (name == nullptr)
+      throw FunctionNotFoundError(
+          "ferry: the function passed to Task() is not registered; add it to FERRY_REMOTE(...)");
+    std::vector<internal::ArgSpec> specs;
+    specs.reserve(sizeof...(Args));
+    AddArgs(specs, std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+    return ObjectRef<R>(internal::SubmitTask(*name, std::move(specs), options_));
+  }
+
+ private:
+  template <size_t... I, typename... Args>
+  void AddArgs(std::vector<internal::ArgSpec>& specs, std::index_sequence<I...>, Args&&... args) {
+    (specs.push_back(internal::MakeArg<std::tuple_element_t<I, typename Traits::ArgsTuple>>(
+         std::forward<Args>(args))),
+     ...);
+  }
+
+  F fn_;
+  internal::CallOptions options_;
+};
+
+/// Starts building a remote call of `fn`, which must be registered with FERRY_REMOTE.
+template <typename R, typename... Args>
+TaskCaller<R (*)(Args...)> Task(R (*fn)(Args...)) {
+  return TaskCaller<R (*)(Args...)>(fn);
+}
+
+}  // namespace ferry

@@ -1,0 +1,52 @@
+// Buffer: an immutable byte range plus whatever keeps it alive (a heap block, a store object,
+// a received message). Copies share the bytes. Thread-safe to share once built.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace ferry::internal {
+
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(std::shared_ptr<const void> keepalive, const uint8_t* data, size_t size)
+      : keep_(std::move(keepalive)), data_(data), size_(size) {}
+
+  // A new zero-filled heap buffer of `size` bytes that the caller may fill through
+  // mutable_data() before sharing it.
+  static Buffer Allocate(size_t size) {
+    std::shared_ptr<uint8_t[]> block(new uint8_t[size == 0 ? 1 : size]);
+    const uint8_t* p = block.get();
+    return Buffer(std::shared_ptr<const void>(block, p), p, size);
+  }
+  static Buffer CopyOf(const void* data, size_t size) {
+    Buffer b = Allocate(size);
+    if (size != 0) std::memcpy(b.mutable_data(), data, size);
+    return b;
+  }
+  static Buffer FromString(std::string s) {
+    auto holder = std::make_shared<std::string>(std::move(s));
+    const auto* p = reinterpret_cast<const uint8_t*>(holder->data());
+    size_t n = holder->size();
+    return Buffer(std::shared_ptr<const void>(holder, p), p, n);
+  }
+
+  const uint8_t* data() const { return data_; }
+  // Only for the creator of a fresh buffer, before it is shared.
+  uint8_t* mutable_data() { return const_cast<uint8_t*>(data_); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  Buffer Slice(size_t offset, size_t len) const { return Buffer(keep_, data_ + offset, len); }
+  const std::shared_ptr<const void>& keepalive() const { return keep_; }
+
+ private:
+  std::shared_ptr<const void> keep_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace ferry::internal

@@ -1,0 +1,22 @@
+// The one configuration table. Each row: FERRY_CONFIG(type, name, default, help).
+// It generates ferry::Config, the FERRY_<NAME> environment overrides, the --ferry-<name>
+// command-line flags and `ferry-config --dump`. No include guard on purpose: X-macro file.
+// NOLINTBEGIN
+FERRY_CONFIG(int, num_cpus, -1,
+             "CPUs this rank offers to tasks; -1 means the CPUs the process may use (affinity mask)")
+FERRY_CONFIG(int, head_cpus, -1, "CPUs the head (rank 0) offers to tasks; -1 means num_cpus")
+FERRY_CONFIG(std::string, bootstrap, "auto",
+             "how ranks find each other: auto, local (embedded), mpi")
+FERRY_CONFIG(std::string, transport, "auto",
+             "transport between ranks: auto (ucx when more than one rank), ucx, inproc")
+FERRY_CONFIG(std::string, session_dir, "",
+             "session directory (logs); empty means a new directory under $TMPDIR or /tmp")
+FERRY_CONFIG(std::string, log_level, "warning", "debug, info, warning or error")
+FERRY_CONFIG(int64_t, inline_threshold_bytes, 65536,
+             "results up to this size travel inline to the owner; larger ones stay in the store")
+FERRY_CONFIG(int, spin_us, 20, "event loop: microseconds to poll before sleeping on the fd")
+FERRY_CONFIG(int, heartbeat_period_ms, 500, "period of head-to-worker heartbeats")
+FERRY_CONFIG(int, heartbeat_timeout_ms, 5000, "a peer silent for this long is declared dead")
+FERRY_CONFIG(int, shutdown_timeout_ms, 10000, "how long Shutdown waits for workers to confirm")
+FERRY_CONFIG(int, max_batch, 512, "most task specs or completions sent in one message")
+// NOLINTEND

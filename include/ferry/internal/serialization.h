@@ -1,0 +1,81 @@
+// How values become bytes: Boost.Serialization binary archives without header or tracking,
+// except contiguous vectors of trivially copyable elements, which are written as their raw
+// bytes (out of band: never through an archive). Thread-safe (pure functions).
+#pragma once
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/iostreams/device/array.hpp>
+#include <boost/iostreams/device/back_inserter.hpp>
+#include <boost/iostreams/stream.hpp>
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/unordered_map.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "ferry/errors.h"
+#include "ferry/internal/buffer.h"
+
+namespace ferry::internal {
+
+template <typename T>
+struct IsRawVector : std::false_type {};
+template <typename U, typename A>
+struct IsRawVector<std::vector<U, A>>
+    : std::bool_constant<std::is_trivially_copyable_v<U> && !std::is_same_v<U, bool>> {};
+
+inline constexpr unsigned kArchiveFlags =
+    boost::archive::no_header | boost::archive::no_codecvt | boost::archive::no_tracking;
+
+template <typename T>
+Buffer Serialize(const T& value) {
+  if constexpr (IsRawVector<T>::value) {
+    return Buffer::CopyOf(value.data(), value.size() * sizeof(typename T::value_type));
+  } else {
+    std::string out;
+    {
+      boost::iostreams::back_insert_device<std::string> sink(out);
+      boost::iostreams::stream<boost::iostreams::back_insert_device<std::string>> os(sink);
+      boost::archive::binary_oarchive oa(os, kArchiveFlags);
+      oa << value;
+    }
+    return Buffer::FromString(std::move(out));
+  }
+}
+
+// Throws ferry::Error if the bytes do not hold a T.
+template <typename T>
+std::shared_ptr<T> Deserialize(const Buffer& bytes) {
+  if constexpr (IsRawVector<T>::value) {
+    using U = typename T::value_type;
+    if (bytes.size() % sizeof(U) != 0)
+      throw Error("ferry: object of " + std::to_string(bytes.size()) +
+                  " bytes is not a vector of " + std::to_string(sizeof(U)) + "-byte elements");
+    auto v = std::make_shared<T>(bytes.size() / sizeof(U));
+    if (!bytes.empty()) std::memcpy(v->data(), bytes.data(), bytes.size());
+    return v;
+  } else {
+    auto v = std::make_shared<T>();
+    try {
+      boost::iostreams::array_source src(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      boost::iostreams::stream<boost::iostreams::array_source> is(src);
+      boost::archive::binary_iarchive ia(is, kArchiveFlags);
+      ia >> *v;
+    } catch (const boost::archive::archive_exception& e) {
+      throw Error(std::string("ferry: cannot decode object (") + e.what() +
+                  "): the value's type differs from the one it was stored with");
+    } catch (const std::ios_base::failure& e) {
+      throw Error(std::string("ferry: cannot decode object: ") + e.what());
+    }
+    return v;
+  }
+}
+
+}  // namespace ferry::internal

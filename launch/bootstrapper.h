@@ -1,0 +1,57 @@
+// Bootstrapper: how the ranks of one cluster find each other at start. Each produces the
+// initial Topology (every rank's transport address, host, CPUs and function-table hash).
+// After bootstrap nothing depends on it except a final collective Finalize.
+// Implementations: LocalBootstrapper (no launcher: the embedded default), MpiBootstrapper
+// (mpirun, or srun with an MPI build). Thread-compatible; used by the main thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/common/status.h"
+
+namespace ferry::launch {
+
+struct PeerInfo {
+  uint32_t rank = 0;
+  std::string address;  // transport address bytes
+  std::string hostname;
+  int32_t pid = 0;
+  double cpus = 0;
+  uint64_t function_hash = 0;
+  uint64_t function_count = 0;
+  std::string session_id;  // rank 0's is the cluster's
+};
+
+struct Topology {
+  uint32_t rank = 0;
+  std::vector<PeerInfo> peers;  // indexed by rank
+  std::string session_id;
+};
+
+class Bootstrapper {
+ public:
+  virtual ~Bootstrapper() = default;
+  virtual std::string Name() const = 0;
+  virtual uint32_t Rank() const = 0;
+  virtual uint32_t Size() const = 0;
+  // Collective: every rank passes its own info and gets everyone's.
+  virtual Result<Topology> Exchange(const PeerInfo& mine) = 0;
+  // Collective clean end; only when every rank is alive and shutting down.
+  virtual void Finalize() = 0;
+  // Ends every rank at once (a failed bootstrap). Does not return.
+  [[noreturn]] virtual void Abort(int code) = 0;
+};
+
+// `kind`: "auto" (MPI when an MPI launcher started this process, else local), "local", "mpi".
+Result<std::unique_ptr<Bootstrapper>> CreateBootstrapper(const std::string& kind);
+// True when the environment shows an MPI/PMI launcher (mpirun, srun) started this process
+// as part of a job of more than one rank.
+bool LaunchedByMpi();
+
+std::string EncodePeerInfo(const PeerInfo& info);
+Status DecodePeerInfo(const uint8_t* data, size_t size, PeerInfo* out);
+
+}  // namespace ferry::launch

@@ -1,0 +1,273 @@
+// The public entry points (include/ferry/ferry.h, runtime_hooks.h): the only place where
+// runtime Status values become exceptions.
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <shared_mutex>
+
+#include "ferry/ferry.h"
+#include "src/api/runtime.h"
+#include "src/common/logging.h"
+
+namespace ferry {
+namespace {
+
+using internal::Buffer;
+
+std::shared_mutex g_mu;
+std::shared_ptr<api::Runtime> g_runtime;          // Guarded by g_mu.
+std::atomic<uint64_t> g_epoch{0};                 // bumped at every Init
+std::unique_ptr<launch::Bootstrapper> g_boot;     // lives across Init cycles (MPI inits once)
+std::once_flag g_atexit_once;
+
+std::shared_ptr<api::Runtime> Current() {
+  std::shared_lock<std::shared_mutex> lock(g_mu);
+  if (!g_runtime) throw RuntimeError("ferry is not initialized: call ferry::Init() first");
+  return g_runtime;
+}
+
+[[noreturn]] void ThrowFor(const wire::ErrorInfo& e) {
+  switch (e.kind) {
+    case wire::ErrorKind::kTaskError: throw TaskError(e.message);
+    case wire::ErrorKind::kFunctionNotFound: throw FunctionNotFoundError(e.message);
+    case wire::ErrorKind::kObjectLost: throw ObjectLostError(e.message);
+    case wire::ErrorKind::kOwnerDied: throw OwnerDiedError(e.message);
+    default: throw RuntimeError(e.message.empty() ? "ferry: internal error" : e.message);
+  }
+}
+
+// While a task body waits, its CPU is lent to other tasks on the node (nested tasks).
+class BlockedScope {
+ public:
+  BlockedScope() : raylet_(raylet::CurrentRaylet()), cpus_(raylet::CurrentTaskCpus()) {
+    if (raylet_ != nullptr) raylet_->NotifyBlocked(cpus_);
+  }
+  ~BlockedScope() {
+    if (raylet_ != nullptr) raylet_->NotifyUnblocked(cpus_);
+  }
+
+ private:
+  raylet::Raylet* raylet_;
+  double cpus_;
+};
+
+// Results of several asynchronous resolutions, filled on the loop, read by the caller.
+struct Gather {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<raylet::Resolved> results;  // Guarded by mu.
+  std::vector<bool> ready;                // Guarded by mu.
+  size_t count = 0;                       // Guarded by mu.
+};
+
+bool WaitFor(Gather& g, size_t want, int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(g.mu);
+  auto pred = [&] { return g.count >= want; };
+  if (timeout_ms < 0) {
+    g.cv.wait(lock, pred);
+    return true;
+  }
+  return g.cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), pred);
+}
+
+void AtExit() {
+  try {
+    if (IsInitialized()) Shutdown();
+  } catch (...) {
+  }
+}
+
+[[noreturn]] void FailInit(const std::string& what, int code) {
+  std::fprintf(stderr, "ferry: %s\n", what.c_str());
+  std::fflush(stderr);
+  if (g_boot && g_boot->Size() > 1) {
+    g_boot->Finalize();
+  }
+  std::exit(code);
+}
+
+}  // namespace
+
+void Init() {
+  int argc = 0;
+  char** argv = nullptr;
+  Init(Config(), argc, argv);
+}
+
+void Init(int& argc, char**& argv) { Init(Config(), argc, argv); }
+
+void Init(const Config& base, int& argc, char**& argv) {
+  Config config = base;
+  config.ApplyEnvironment();
+  config.ApplyFlags(argc, argv);
+  std::unique_lock<std::shared_mutex> lock(g_mu);
+  if (g_runtime) throw RuntimeError("ferry::Init called twice without Shutdown");
+  if (!g_boot) {
+    auto boot = launch::CreateBootstrapper(config.bootstrap);
+    if (!boot.ok()) FailInit("bootstrap failed: " + boot.status().ToString(), 1);
+    g_boot = std::move(boot).value();
+  }
+  auto rt = api::Runtime::Start(config, g_boot.get());
+  if (!rt.ok()) {
+    lock.unlock();
+    FailInit("rank " + std::to_string(g_boot->Rank()) + ": " + rt.status().message(), 1);
+  }
+  g_runtime = std::shared_ptr<api::Runtime>(std::move(rt).value());
+  g_epoch.fetch_add(1);
+  if (!g_runtime->is_head()) {
+    // Worker ranks serve here and never return to main.
+    auto runtime = g_runtime;
+    lock.unlock();
+    int code = runtime->ServeUntilShutdown();
+    {
+      std::unique_lock<std::shared_mutex> l2(g_mu);
+      g_runtime.reset();
+    }
+    runtime.reset();
+    g_boot->Finalize();
+    log::CloseSink();
+    std::exit(code);
+  }
+  std::call_once(g_atexit_once, [] { std::atexit(AtExit); });
+}
+
+bool IsInitialized() {
+  std::shared_lock<std::shared_mutex> lock(g_mu);
+  return g_runtime != nullptr;
+}
+
+void Shutdown() {
+  std::shared_ptr<api::Runtime> rt;
+  {
+    std::unique_lock<std::shared_mutex> lock(g_mu);
+    rt = std::move(g_runtime);
+    g_epoch.fetch_add(1);  // handles of this cluster now release nothing
+  }
+  if (!rt) return;
+  rt->ShutdownCluster();
+  rt.reset();
+  if (g_boot && g_boot->Size() > 1) g_boot->Finalize();
+  log::CloseSink();
+}
+
+namespace internal {
+
+RefHandle::~RefHandle() {
+  if (epoch_ != g_epoch.load(std::memory_order_acquire)) return;
+  std::shared_lock<std::shared_mutex> lock(g_mu);
+  if (g_runtime && epoch_ == g_epoch.load(std::memory_order_relaxed))
+    g_runtime->core()->RemoveLocalRef(id_);
+}
+
+std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<ArgSpec> args,
+                                      const CallOptions& options) {
+  auto rt = Current();
+  wire::TaskSpec spec;
+  spec.id = rt->core()->NewTaskId();
+  spec.return_id = ObjectId{spec.id, 0};
+  spec.function = function;
+  spec.name = options.name.empty() ? function : options.name;
+  spec.max_retries = options.max_retries;
+  spec.args.resize(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].is_ref) {
+      spec.args[i].kind = wire::TaskArg::Kind::kRef;
+      spec.args[i].ref = args[i].ref;
+    } else {
+      spec.args[i].value = std::move(args[i].value);
+    }
+  }
+  bool has_cpu = false;
+  for (const auto& [name, amount] : options.resources) {
+    spec.resources.emplace_back(name, amount);
+    has_cpu |= name == "CPU";
+  }
+  if (!has_cpu) spec.resources.emplace_back("CPU", 1.0);
+  ObjectId ret = spec.return_id;
+  auto handle = std::make_shared<RefHandle>(ret, g_epoch.load());
+  rt->core()->Submit(std::move(spec));
+  // `args` (and the handles keeping ref arguments alive) go only after the submission is
+  // queued, so the owner counts the argument before any release of it.
+  return handle;
+}
+
+std::shared_ptr<RefHandle> PutObject(Buffer value) {
+  auto rt = Current();
+  ObjectId id{rt->core()->NewTaskId(), 0};
+  auto handle = std::make_shared<RefHandle>(id, g_epoch.load());
+  rt->core()->Put(id, std::move(value));
+  return handle;
+}
+
+std::shared_ptr<RefHandle> AdoptRef(const ObjectId& id) {
+  auto rt = Current();
+  rt->core()->AddLocalRef(id);
+  return std::make_shared<RefHandle>(id, g_epoch.load());
+}
+
+std::vector<Buffer> GetObjects(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
+  auto rt = Current();
+  auto g = std::make_shared<Gather>();
+  g->results.resize(ids.size());
+  core::CoreWorker* core = rt->core();
+  rt->loop()->Post([core, ids, g] {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      core->GetAsync(ids[i], [g, i](const raylet::Resolved& r) {
+        std::lock_guard<std::mutex> lock(g->mu);
+        g->results[i] = r;
+        if (++g->count == g->results.size()) g->cv.notify_all();
+      });
+    }
+  });
+  {
+    BlockedScope blocked;
+    if (!WaitFor(*g, ids.size(), timeout_ms)) {
+      std::lock_guard<std::mutex> lock(g->mu);
+      throw TimeoutError("ferry::Get timed out after " + std::to_string(timeout_ms) + " ms with " +
+                         std::to_string(ids.size() - g->count) + " of " + std::to_string(ids.size()) +
+                         " objects not ready");
+    }
+  }
+  std::vector<Buffer> out;
+  out.reserve(ids.size());
+  std::lock_guard<std::mutex> lock(g->mu);
+  for (const raylet::Resolved& r : g->results) {
+    if (!r.ok) ThrowFor(r.error);
+    out.push_back(r.data);
+  }
+  return out;
+}
+
+Buffer GetObject(const ObjectId& id, int64_t timeout_ms) {
+  return std::move(GetObjects({id}, timeout_ms).front());
+}
+
+std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready, int64_t timeout_ms) {
+  auto rt = Current();
+  auto g = std::make_shared<Gather>();
+  g->ready.assign(ids.size(), false);
+  core::CoreWorker* core = rt->core();
+  rt->loop()->Post([core, ids, g] {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      core->WhenReady(ids[i], [g, i] {
+        std::lock_guard<std::mutex> lock(g->mu);
+        g->ready[i] = true;
+        ++g->count;
+        g->cv.notify_all();
+      });
+    }
+  });
+  {
+    BlockedScope blocked;
+    WaitFor(*g, num_ready, timeout_ms);
+  }
+  std::lock_guard<std::mutex> lock(g->mu);
+  return g->ready;
+}
+
+bool IsInitialized() { return ferry::IsInitialized(); }
+
+}  // namespace internal
+}  // namespace ferry

@@ -1,0 +1,267 @@
+#include "src/api/runtime.h"
+
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+#include "ferry/internal/function_registry.h"
+#include "src/common/logging.h"
+#include "src/wire/messages.h"
+
+namespace ferry::api {
+namespace {
+
+// CPUs this process may really use: its affinity mask, capped by SLURM_CPUS_PER_TASK.
+int AvailableCpus() {
+  cpu_set_t set;
+  int n = 0;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) n = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
+    int slurm = std::atoi(s);
+    if (slurm > 0 && slurm < n) n = slurm;
+  }
+  return std::max(n, 1);
+}
+
+std::string RandomHex(size_t n) {
+  std::random_device rd;
+  std::string s;
+  const char* digits = "0123456789abcdef";
+  for (size_t i = 0; i < n; ++i) s += digits[rd() % 16];
+  return s;
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+Status MakeDirs(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!cur.empty() && mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
+        return UnavailableError("cannot create directory " + cur + ": " + std::strerror(errno));
+    }
+    if (i < path.size()) cur += path[i];
+  }
+  return Status::Ok();
+}
+
+using internal::Buffer;
+
+constexpr uint16_t Type(wire::MsgType t) { return static_cast<uint16_t>(t); }
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> Runtime::Start(const Config& config, launch::Bootstrapper* boot) {
+  std::unique_ptr<Runtime> rt(new Runtime());
+  FERRY_RETURN_IF_ERROR(rt->Init(config, boot));
+  return rt;
+}
+
+Status Runtime::Init(const Config& config, launch::Bootstrapper* boot) {
+  config_ = config;
+  boot_ = boot;
+  const uint32_t rank = boot->Rank();
+  self_ = NodeId(rank);
+  nodes_ = boot->Size();
+  log::SetLevel(log::ParseLevel(config.log_level));
+
+  std::string transport_name = config.transport;
+  if (transport_name == "auto") transport_name = nodes_ > 1 ? "ucx" : "inproc";
+  FERRY_ASSIGN_OR_RETURN(transport_, transport::CreateTransport(transport_name, {rank}));
+  FERRY_ASSIGN_OR_RETURN(loop_, EventLoop::Create(std::chrono::microseconds(config.spin_us)));
+
+  double cpus = config.num_cpus >= 0 ? config.num_cpus : AvailableCpus();
+  if (rank == 0 && config.head_cpus >= 0) cpus = config.head_cpus;
+
+  launch::PeerInfo mine;
+  mine.rank = rank;
+  mine.address = transport_->Address();
+  mine.hostname = Hostname();
+  mine.pid = static_cast<int32_t>(getpid());
+  mine.cpus = cpus;
+  mine.function_hash = internal::FunctionTableHash();
+  mine.function_count = internal::FunctionTableSize();
+  mine.session_id = RandomHex(12);
+  FERRY_ASSIGN_OR_RETURN(launch::Topology topo, boot->Exchange(mine));
+
+  // Same-binary check: every rank sees every hash, so every rank reports a mismatch.
+  for (const launch::PeerInfo& p : topo.peers) {
+    if (p.function_hash != mine.function_hash) {
+      return FailedPreconditionError(
+          "rank " + std::to_string(rank) + " (" + mine.hostname + ") and rank " +
+          std::to_string(p.rank) + " (" + p.hostname + ") registered different functions (" +
+          std::to_string(mine.function_count) + " vs " + std::to_string(p.function_count) +
+          " functions, table hash " + std::to_string(mine.function_hash) + " vs " +
+          std::to_string(p.function_hash) + "): every rank must run the same binary");
+    }
+  }
+
+  session_dir_ = config.session_dir;
+  if (session_dir_.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    session_dir_ = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/ferry-session-" + topo.session_id;
+  }
+  FERRY_RETURN_IF_ERROR(MakeDirs(session_dir_ + "/logs"));
+  log::SetSink(session_dir_ + "/logs/rank-" + std::to_string(rank) + ".log", "rank " + std::to_string(rank));
+  FERRY_LOG(INFO) << "rank " << rank << " of " << nodes_ << " on " << mine.hostname << ", pid "
+                  << mine.pid << ", " << cpus << " CPUs, transport " << transport_->Name()
+                  << ", session " << session_dir_;
+
+  messenger_ = std::make_unique<transport::Messenger>(loop_.get(), transport_.get(), self_);
+  store_ = std::make_unique<store::ObjectStore>(transport_.get());
+  objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(), store_.get());
+  raylet_ = std::make_unique<raylet::Raylet>(
+      raylet::RayletOptions{self_, cpus, config.inline_threshold_bytes, config.max_batch}, loop_.get(),
+      messenger_.get(), objects_.get(), store_.get());
+  core_ = std::make_unique<core::CoreWorker>(
+      core::CoreOptions{self_, config.inline_threshold_bytes, config.max_batch}, loop_.get(),
+      messenger_.get(), objects_.get(), store_.get());
+
+  scheduler::ClusterView view;
+  std::vector<gcs::NodeEntry> entries;
+  for (const launch::PeerInfo& p : topo.peers) {
+    view.nodes.push_back({NodeId(p.rank), true, p.cpus, 0});
+    entries.push_back({NodeId(p.rank), p.hostname, p.pid, p.cpus, true});
+  }
+  core_->SetClusterView(std::move(view));
+  if (is_head()) {
+    gcs_ = std::make_unique<gcs::GcsServer>(loop_.get(), messenger_.get(), std::move(entries),
+                                            std::chrono::milliseconds(config.heartbeat_period_ms));
+  } else {
+    monitor_ = std::make_unique<gcs::HeadMonitor>(
+        loop_.get(), SteadyClock::Get(), std::chrono::milliseconds(config.heartbeat_timeout_ms),
+        [this](const std::string& why) {
+          FERRY_LOG(ERROR) << "lost the head (rank 0): " << why << "; the driver is gone, exiting";
+          log::CloseSink();
+          std::_Exit(1);
+        });
+  }
+
+  RegisterHandlers();
+  for (const launch::PeerInfo& p : topo.peers) {
+    if (p.rank == rank) continue;
+    FERRY_RETURN_IF_ERROR(transport_->Connect(p.rank, p.address)
+                              .WithContext("connecting to rank " + std::to_string(p.rank)));
+  }
+  loop_->SetPoller(transport_->MakePoller());
+  loop_->Start();
+  loop_->Post([this] {
+    if (gcs_) gcs_->Start();
+    if (monitor_) monitor_->Start();
+  });
+  return Status::Ok();
+}
+
+void Runtime::RegisterHandlers() {
+  using wire::MsgType;
+  messenger_->Register(Type(MsgType::kSubmitTasks),
+                       [this](NodeId from, const Buffer& m) { raylet_->HandleSubmitTasks(from, m); });
+  messenger_->Register(Type(MsgType::kTaskDone),
+                       [this](NodeId from, const Buffer& m) { core_->HandleTaskDone(from, m); });
+  messenger_->Register(Type(MsgType::kGetObject),
+                       [this](NodeId from, const Buffer& m) { core_->HandleGetObject(from, m); });
+  messenger_->Register(Type(MsgType::kObjectInfo),
+                       [this](NodeId from, const Buffer& m) { objects_->HandleObjectInfo(from, m); });
+  messenger_->Register(Type(MsgType::kFreeObjects),
+                       [this](NodeId from, const Buffer& m) { raylet_->HandleFreeObjects(from, m); });
+  messenger_->Register(Type(MsgType::kHeartbeat), [this](NodeId from, const Buffer&) {
+    if (monitor_ && from == NodeId(0)) monitor_->HandleHeartbeat();
+  });
+  messenger_->Register(Type(MsgType::kShutdown), [this](NodeId from, const Buffer&) {
+    if (is_head() || from != NodeId(0)) return;
+    if (monitor_) monitor_->Stop();
+    messenger_->Send(from, Type(MsgType::kShutdownAck), wire::EncodeSeq(0));
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_requested_ = true;
+    cv_.notify_all();
+  });
+  messenger_->Register(Type(MsgType::kShutdownAck), [this](NodeId from, const Buffer&) {
+    if (gcs_) gcs_->HandleShutdownAck(from);
+  });
+  messenger_->Attach([this](transport::PeerIndex peer, const Status& why) { OnPeerError(NodeId(peer), why); });
+}
+
+void Runtime::OnPeerError(NodeId peer, const Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_requested_) return;  // peers closing at shutdown are expected
+  }
+  FERRY_LOG(WARNING) << "lost connection to " << peer << ": " << why.ToString();
+  if (monitor_ && peer == NodeId(0)) {
+    monitor_->OnHeadDead(why.ToString());
+    return;
+  }
+  if (gcs_) gcs_->OnNodeDead(peer);
+  core_->OnNodeDead(peer);
+}
+
+int Runtime::ServeUntilShutdown() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return shutdown_requested_; });
+  }
+  StopLocal();
+  return 0;
+}
+
+void Runtime::ShutdownCluster() {
+  if (stopped_) return;
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  loop_->Post([&] {
+    gcs_->BeginShutdown(std::chrono::milliseconds(config_.shutdown_timeout_ms),
+                        [&](std::vector<NodeId> missing) {
+                          for (NodeId n : missing)
+                            FERRY_LOG(WARNING) << n << " did not confirm shutdown in time";
+                          std::lock_guard<std::mutex> lock(done_mu);
+                          done = true;
+                          done_cv.notify_all();
+                        });
+  });
+  {
+    std::unique_lock<std::mutex> lock(done_mu);
+    done_cv.wait(lock, [&] { return done; });
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_requested_ = true;
+  }
+  StopLocal();
+}
+
+void Runtime::StopLocal() {
+  if (stopped_) return;
+  stopped_ = true;
+  // Running task bodies finish first; their completions are still handled by the loop.
+  raylet_->Stop();
+  loop_->Stop();
+  transport_->Close();
+  FERRY_LOG(INFO) << "rank " << self_.value() << " stopped";
+}
+
+Runtime::~Runtime() {
+  StopLocal();
+  // Components reference each other and the loop: destroy in reverse order of creation.
+  monitor_.reset();
+  gcs_.reset();
+  core_.reset();
+  raylet_.reset();
+  objects_.reset();
+  store_.reset();
+  messenger_.reset();
+  loop_.reset();
+  transport_.reset();
+}
+
+}  // namespace ferry::api

@@ -1,0 +1,74 @@
+// Runtime: one per process between Init and Shutdown. Bootstraps the rank, owns the event
+// loop, the transport and every component hosted in the process (store, object manager,
+// raylet, core worker, and on the head the GCS), and wires messages to them.
+// Start/Stop run on the main thread; the components are confined to the event loop.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ferry/config.h"
+#include "launch/bootstrapper.h"
+#include "src/common/event_loop.h"
+#include "src/core/core_worker.h"
+#include "src/gcs/gcs.h"
+#include "src/raylet/object_manager.h"
+#include "src/raylet/raylet.h"
+#include "src/transport/messenger.h"
+#include "src/transport/transport.h"
+#include "store/object_store.h"
+
+namespace ferry::api {
+
+class Runtime {
+ public:
+  // Bootstraps this rank with `boot` (kept by the caller across Init cycles).
+  static Result<std::unique_ptr<Runtime>> Start(const Config& config, launch::Bootstrapper* boot);
+  ~Runtime();
+
+  bool is_head() const { return self_ == NodeId(0); }
+  NodeId self() const { return self_; }
+  EventLoop* loop() { return loop_.get(); }
+  core::CoreWorker* core() { return core_.get(); }
+  raylet::Raylet* raylet() { return raylet_.get(); }
+  const std::string& session_dir() const { return session_dir_; }
+  size_t num_nodes() const { return nodes_; }
+
+  // Worker ranks: blocks until the head says shut down (or is lost), then stops.
+  // Returns the process exit code.
+  int ServeUntilShutdown();
+  // Head: tells the workers to stop, waits for them (bounded), then stops this rank.
+  void ShutdownCluster();
+
+ private:
+  Runtime() = default;
+  Status Init(const Config& config, launch::Bootstrapper* boot);
+  void RegisterHandlers();
+  void OnPeerError(NodeId peer, const Status& why);
+  void StopLocal();
+
+  Config config_;
+  launch::Bootstrapper* boot_ = nullptr;
+  NodeId self_;
+  size_t nodes_ = 1;
+  std::string session_dir_;
+
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<transport::Transport> transport_;
+  std::unique_ptr<transport::Messenger> messenger_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<raylet::ObjectManager> objects_;
+  std::unique_ptr<raylet::Raylet> raylet_;
+  std::unique_ptr<core::CoreWorker> core_;
+  std::unique_ptr<gcs::GcsServer> gcs_;        // head only
+  std::unique_ptr<gcs::HeadMonitor> monitor_;  // workers only
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shutdown_requested_ = false;  // Guarded by mu_.
+  bool stopped_ = false;
+};
+
+}  // namespace ferry::api

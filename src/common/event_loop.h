@@ -1,0 +1,80 @@
+// EventLoop: the one thread per process that owns the transport worker and every
+// control-plane state machine. Handlers run to completion on it and never block.
+// Other threads hand it work with Post() (lock-free MPSC queue + eventfd wake-up).
+// Polling policy: spin on the poller for `spin` after the last work, then sleep on the fds.
+// Post() is thread-safe; every other method is confined to the loop thread unless noted.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "src/common/mpsc_queue.h"
+#include "src/common/status.h"
+
+namespace ferry {
+
+class EventLoop {
+ public:
+  // Hooks of whatever must be progressed on the loop (the transport worker).
+  struct Poller {
+    std::function<bool()> progress;  // does pending work; true if it did any
+    std::function<bool()> arm;       // prepares the fd for sleeping; false if work is pending
+    int fd = -1;                     // readable when progress() has work
+  };
+
+  static Result<std::unique_ptr<EventLoop>> Create(std::chrono::microseconds spin);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // REQUIRES: before Start().
+  void SetPoller(Poller poller);
+  // Starts the loop thread. Thread-compatible with Stop().
+  void Start();
+  // Runs what was posted before the call, then ends the thread. Idempotent.
+  void Stop();
+
+  // Thread-safe. Runs `fn` on the loop thread, in posting order per thread.
+  void Post(std::function<void()> fn);
+  // Runs `fn` every `period` (first after one period) until cancelled. Returns its id.
+  uint64_t AddTimer(std::chrono::milliseconds period, std::function<void()> fn);
+  void CancelTimer(uint64_t id);
+
+  bool InLoopThread() const { return std::this_thread::get_id() == thread_id_.load(); }
+
+ private:
+  EventLoop(int epfd, int wakefd, std::chrono::microseconds spin);
+  void Run();
+  bool DrainPosted();
+  bool RunTimers(std::chrono::steady_clock::time_point now);
+  int NextTimerTimeoutMs(std::chrono::steady_clock::time_point now) const;
+
+  struct Timer {
+    uint64_t id;
+    std::chrono::milliseconds period;
+    std::chrono::steady_clock::time_point due;
+    std::function<void()> fn;
+  };
+
+  // Immutable after construction.
+  const int epfd_;
+  const int wakefd_;
+  const std::chrono::microseconds spin_;
+
+  MpscQueue<std::function<void()>> posted_;
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<std::thread::id> thread_id_{};
+  std::jthread thread_;
+
+  // Confined to the loop thread.
+  Poller poller_;
+  std::vector<Timer> timers_;
+  uint64_t next_timer_id_ = 1;
+};
+
+}  // namespace ferry

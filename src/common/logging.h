@@ -1,0 +1,53 @@
+// Logging: FERRY_LOG(INFO) << ...; one log file per rank in the session directory, warnings and
+// errors also to stderr. FERRY_CHECK(cond) aborts on a broken invariant (never for input).
+// Thread-safe.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace ferry::log {
+
+enum class Level : int { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kFatal = 4 };
+
+// Parses "debug", "info", "warning", "error"; unknown text gives kWarning.
+Level ParseLevel(std::string_view s);
+void SetLevel(Level level);
+Level GetLevel();
+// Opens (appends to) the rank's log file; `prefix` is put in front of every line ("rank 3").
+void SetSink(const std::string& path, const std::string& prefix);
+void CloseSink();
+void Write(Level level, const char* file, int line, const std::string& msg);
+
+class LogMessage {
+ public:
+  LogMessage(Level level, const char* file, int line) : level_(level), file_(file), line_(line) {}
+  ~LogMessage();
+  std::ostringstream& stream() { return os_; }
+
+ private:
+  Level level_;
+  const char* file_;
+  int line_;
+  std::ostringstream os_;
+};
+
+}  // namespace ferry::log
+
+#define FERRY_LOG_LEVEL_DEBUG ::ferry::log::Level::kDebug
+#define FERRY_LOG_LEVEL_INFO ::ferry::log::Level::kInfo
+#define FERRY_LOG_LEVEL_WARNING ::ferry::log::Level::kWarning
+#define FERRY_LOG_LEVEL_ERROR ::ferry::log::Level::kError
+#define FERRY_LOG_LEVEL_FATAL ::ferry::log::Level::kFatal
+
+#define FERRY_LOG(sev)                                                 \
+  if (FERRY_LOG_LEVEL_##sev < ::ferry::log::GetLevel()) {               \
+  } else                                                               \
+    ::ferry::log::LogMessage(FERRY_LOG_LEVEL_##sev, __FILE__, __LINE__).stream()
+
+#define FERRY_CHECK(cond)                                                              \
+  if (cond) {                                                                          \
+  } else                                                                               \
+    ::ferry::log::LogMessage(::ferry::log::Level::kFatal, __FILE__, __LINE__).stream() \
+        << "check failed: " #cond " "

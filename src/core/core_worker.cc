@@ -1,0 +1,296 @@
+#include "src/core/core_worker.h"
+
+#include <algorithm>
+
+#include "src/common/logging.h"
+
+namespace ferry::core {
+
+CoreWorker::CoreWorker(CoreOptions options, EventLoop* loop, transport::Messenger* messenger,
+                       raylet::ObjectManager* objects, store::ObjectStore* store)
+    : options_(options), loop_(loop), messenger_(messenger), objects_(objects), store_(store) {}
+
+void CoreWorker::SetClusterView(scheduler::ClusterView view) {
+  view_ = std::move(view);
+  view_index_.clear();
+  for (size_t i = 0; i < view_.nodes.size(); ++i) view_index_[view_.nodes[i].id] = i;
+}
+
+void CoreWorker::Submit(wire::TaskSpec spec) {
+  loop_->Post([this, spec = std::move(spec)]() mutable { DoSubmit(std::move(spec)); });
+}
+
+void CoreWorker::Put(const ObjectId& id, Buffer value) {
+  loop_->Post([this, id, value = std::move(value)]() mutable {
+    Owned& obj = owned_[id];
+    obj.local_refs += 1;
+    wire::ObjectValue v;
+    if (static_cast<int64_t>(value.size()) <= options_.inline_threshold) {
+      v.kind = wire::ObjectValue::Kind::kInline;
+      v.data = std::move(value);
+    } else {
+      Status st = store_->Seal(id, value, /*exported=*/true, /*primary=*/true);
+      const store::StoredObject* so = st.ok() ? store_->Find(id) : nullptr;
+      if (so == nullptr) {
+        v.kind = wire::ObjectValue::Kind::kError;
+        v.error = {wire::ErrorKind::kInternal, "Put of " + std::to_string(value.size()) +
+                                                   " bytes failed: " + st.ToString()};
+      } else {
+        v.kind = wire::ObjectValue::Kind::kLocation;
+        v.location.node = options_.self;
+        v.location.size = so->data.size();
+        v.location.address = so->registration ? so->registration->address()
+                                              : reinterpret_cast<uint64_t>(so->data.data());
+        if (so->registration) v.location.rkey = so->registration->rkey();
+      }
+    }
+    SetReady(id, std::move(v));
+  });
+}
+
+void CoreWorker::AddLocalRef(const ObjectId& id) {
+  if (id.owner() != options_.self) return;
+  loop_->Post([this, id] {
+    auto it = owned_.find(id);
+    if (it != owned_.end()) it->second.local_refs++;
+  });
+}
+
+void CoreWorker::RemoveLocalRef(const ObjectId& id) {
+  if (id.owner() != options_.self) return;
+  loop_->Post([this, id] {
+    auto it = owned_.find(id);
+    if (it == owned_.end()) return;
+    it->second.local_refs--;
+    MaybeFree(id);
+  });
+}
+
+void CoreWorker::DoSubmit(wire::TaskSpec spec) {
+  Owned& ret = owned_[spec.return_id];
+  ret.local_refs += 1;
+  ret.producing = true;
+  Pending p;
+  p.cpus = spec.cpus();
+  for (const wire::TaskArg& a : spec.args) {
+    if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self) continue;
+    auto it = owned_.find(a.ref);
+    if (it == owned_.end()) continue;  // freed already: the raylet's query will say so
+    it->second.task_refs++;
+    p.owned_args.push_back(a.ref);
+  }
+  pending_[spec.id] = std::move(p);
+  Place(std::move(spec));
+}
+
+void CoreWorker::Place(wire::TaskSpec spec) {
+  scheduler::PlacementRequest req{spec.cpus()};
+  scheduler::Decision d = scheduler::PickNode(view_, req, options_.self, rotate_++);
+  if (d.outcome == scheduler::Placement::kInfeasible) {
+    if (!warned_infeasible_) {
+      warned_infeasible_ = true;
+      FERRY_LOG(WARNING) << "task '" << spec.name << "' needs " << req.cpus
+                         << " CPUs, more than any node offers; it stays pending until a node "
+                            "that can run it joins";
+    }
+    infeasible_.push_back(std::move(spec));
+    return;
+  }
+  Pending& p = pending_[spec.id];
+  p.node = d.node;
+  if (auto it = view_index_.find(d.node); it != view_index_.end())
+    view_.nodes[it->second].used_cpus += p.cpus;
+  auto& batch = outgoing_[d.node];
+  batch.push_back(std::move(spec));
+  if (static_cast<int>(batch.size()) >= options_.max_batch) {
+    messenger_->Send(d.node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks), wire::EncodeTaskSpecs(batch));
+    batch.clear();
+  } else if (!flush_posted_) {
+    flush_posted_ = true;
+    loop_->Post([this] { FlushSubmissions(); });
+  }
+}
+
+void CoreWorker::FlushSubmissions() {
+  flush_posted_ = false;
+  for (auto& [node, batch] : outgoing_) {
+    if (batch.empty()) continue;
+    messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks), wire::EncodeTaskSpecs(batch));
+    batch.clear();
+  }
+}
+
+void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
+  std::vector<wire::TaskResult> results;
+  if (Status st = wire::DecodeTaskResults(msg, &results); !st.ok()) {
+    FERRY_LOG(ERROR) << "dropped a malformed TaskDone message from " << from << ": " << st.ToString();
+    return;
+  }
+  for (wire::TaskResult& r : results) {
+    auto pit = pending_.find(r.task);
+    if (pit == pending_.end()) {
+      FERRY_LOG(WARNING) << "completion of unknown task " << r.task << " from " << from << " ignored";
+      continue;
+    }
+    Pending p = std::move(pit->second);
+    pending_.erase(pit);
+    if (auto it = view_index_.find(p.node); it != view_index_.end())
+      view_.nodes[it->second].used_cpus = std::max(0.0, view_.nodes[it->second].used_cpus - p.cpus);
+    auto oit = owned_.find(r.return_id);
+    if (oit != owned_.end()) {
+      oit->second.producing = false;
+      SetReady(r.return_id, std::move(r.value));
+    } else if (r.value.kind == wire::ObjectValue::Kind::kLocation) {
+      // Nobody holds the result any more: drop the stored copy at once.
+      messenger_->Send(r.value.location.node, static_cast<uint16_t>(wire::MsgType::kFreeObjects),
+                       wire::EncodeFreeObjects({r.return_id}));
+    }
+    for (const ObjectId& arg : p.owned_args) {
+      auto it = owned_.find(arg);
+      if (it == owned_.end()) continue;
+      it->second.task_refs--;
+      MaybeFree(arg);
+    }
+  }
+}
+
+void CoreWorker::SetReady(const ObjectId& id, wire::ObjectValue value) {
+  auto it = owned_.find(id);
+  if (it == owned_.end()) return;
+  Owned& obj = it->second;
+  obj.ready = true;
+  obj.value = std::move(value);
+  if (obj.value.kind == wire::ObjectValue::Kind::kLocation) AddCopy(obj, obj.value.location.node);
+  auto waiters = std::move(obj.remote_waiters);
+  for (auto& [node, req] : waiters) ReplyObjectInfo(node, req, id, obj);
+  auto cbs = std::move(obj.on_ready);
+  for (auto& cb : cbs) cb();
+  MaybeFree(id);
+}
+
+void CoreWorker::AddCopy(Owned& obj, NodeId node) {
+  if (std::find(obj.copies.begin(), obj.copies.end(), node) == obj.copies.end())
+    obj.copies.push_back(node);
+}
+
+void CoreWorker::WhenReady(const ObjectId& id, std::function<void()> cb) {
+  if (id.owner() != options_.self) {
+    // Borrowed: readiness is known once the owner answers (and the bytes are here).
+    GetAsync(id, [cb = std::move(cb)](const Resolved&) { cb(); });
+    return;
+  }
+  auto it = owned_.find(id);
+  if (it == owned_.end() || it->second.ready) {
+    cb();
+    return;
+  }
+  it->second.on_ready.push_back(std::move(cb));
+}
+
+void CoreWorker::GetAsync(const ObjectId& id, ResolveCallback cb) {
+  if (id.owner() != options_.self) {
+    objects_->Resolve(id, std::move(cb));
+    return;
+  }
+  auto it = owned_.find(id);
+  if (it == owned_.end()) {
+    cb(Resolved::Error(wire::ErrorKind::kObjectLost,
+                       "object " + id.ToString() + " was freed (no reference to it was left)"));
+    return;
+  }
+  if (!it->second.ready) {
+    it->second.on_ready.push_back([this, id, cb = std::move(cb)]() mutable { GetAsync(id, std::move(cb)); });
+    return;
+  }
+  Owned& obj = it->second;
+  bool remote = obj.value.kind == wire::ObjectValue::Kind::kLocation &&
+                obj.value.location.node != options_.self;
+  if (remote) AddCopy(obj, options_.self);  // the fetched copy is cached here
+  objects_->Materialize(id, obj.value, std::move(cb));
+}
+
+void CoreWorker::HandleGetObject(NodeId from, const Buffer& msg) {
+  wire::GetObjectRequest req;
+  if (Status st = wire::DecodeGetObject(msg, &req); !st.ok()) {
+    FERRY_LOG(ERROR) << "dropped a malformed GetObject message from " << from << ": " << st.ToString();
+    return;
+  }
+  auto it = owned_.find(req.id);
+  if (it == owned_.end()) {
+    wire::ObjectInfoReply reply;
+    reply.request_id = req.request_id;
+    reply.id = req.id;
+    reply.value.kind = wire::ObjectValue::Kind::kError;
+    reply.value.error = {wire::ErrorKind::kObjectLost,
+                         "object " + req.id.ToString() + " is unknown to its owner " +
+                             options_.self.ToString() + " (freed, or never created)"};
+    messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kObjectInfo), wire::EncodeObjectInfo(reply));
+    return;
+  }
+  if (!it->second.ready) {
+    it->second.remote_waiters.emplace_back(from, req.request_id);
+    return;
+  }
+  ReplyObjectInfo(from, req.request_id, req.id, it->second);
+}
+
+void CoreWorker::ReplyObjectInfo(NodeId to, uint64_t request_id, const ObjectId& id, Owned& obj) {
+  if (obj.value.kind == wire::ObjectValue::Kind::kLocation) AddCopy(obj, to);
+  wire::ObjectInfoReply reply{request_id, id, obj.value};
+  messenger_->Send(to, static_cast<uint16_t>(wire::MsgType::kObjectInfo), wire::EncodeObjectInfo(reply));
+}
+
+void CoreWorker::MaybeFree(const ObjectId& id) {
+  auto it = owned_.find(id);
+  if (it == owned_.end()) return;
+  Owned& obj = it->second;
+  if (obj.local_refs > 0 || obj.task_refs > 0 || obj.producing || !obj.remote_waiters.empty()) return;
+  for (NodeId node : obj.copies) {
+    if (node == options_.self) {
+      store_->Erase(id);
+    } else {
+      messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kFreeObjects), wire::EncodeFreeObjects({id}));
+    }
+  }
+  owned_.erase(it);
+}
+
+void CoreWorker::OnNodeDead(NodeId node) {
+  if (auto it = view_index_.find(node); it != view_index_.end()) view_.nodes[it->second].alive = false;
+  // Tasks that were running there fail; retries come with the fault-tolerance work.
+  std::vector<std::pair<TaskId, Pending>> lost;
+  for (const auto& [tid, p] : pending_)
+    if (p.node == node) lost.emplace_back(tid, p);
+  for (auto& [tid, p] : lost) {
+    pending_.erase(tid);
+    ObjectId ret{tid, 0};
+    auto oit = owned_.find(ret);
+    if (oit != owned_.end()) {
+      oit->second.producing = false;
+      wire::ObjectValue v;
+      v.kind = wire::ObjectValue::Kind::kError;
+      v.error = {wire::ErrorKind::kObjectLost,
+                 "task " + tid.ToString() + " was lost: " + node.ToString() + " died while running it"};
+      SetReady(ret, std::move(v));
+    }
+    for (const ObjectId& arg : p.owned_args) {
+      auto it = owned_.find(arg);
+      if (it == owned_.end()) continue;
+      it->second.task_refs--;
+      MaybeFree(arg);
+    }
+  }
+  // Objects whose only copies were there are lost.
+  for (auto& [id, obj] : owned_) {
+    if (!obj.ready || obj.value.kind != wire::ObjectValue::Kind::kLocation) continue;
+    std::erase(obj.copies, node);
+    if (obj.value.location.node == node) {
+      obj.value.kind = wire::ObjectValue::Kind::kError;
+      obj.value.error = {wire::ErrorKind::kObjectLost,
+                         "object " + id.ToString() + " was lost with " + node.ToString()};
+    }
+  }
+  objects_->OnNodeDead(node);
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,116 @@
+// CoreWorker: the owner side of this process. Submits tasks straight to the chosen raylet (no
+// round trip to the head), keeps every owned object's state, value or location, counts its
+// references (local handles and pending task arguments) and frees every copy at zero, and
+// answers other ranks' GetObject queries about the objects it owns.
+// Thread-safe entry points are marked; everything else is confined to the event loop thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "ferry/ids.h"
+#include "src/common/event_loop.h"
+#include "src/raylet/object_manager.h"
+#include "src/scheduler/policy.h"
+#include "src/transport/messenger.h"
+#include "src/wire/messages.h"
+#include "store/object_store.h"
+
+namespace ferry::core {
+
+using internal::Buffer;
+using raylet::ResolveCallback;
+using raylet::Resolved;
+
+struct CoreOptions {
+  NodeId self;
+  int64_t inline_threshold = 64 * 1024;
+  int max_batch = 512;
+};
+
+struct CoreStats {
+  size_t owned_objects = 0;
+  size_t pending_tasks = 0;
+};
+
+class CoreWorker {
+ public:
+  CoreWorker(CoreOptions options, EventLoop* loop, transport::Messenger* messenger,
+             raylet::ObjectManager* objects, store::ObjectStore* store);
+
+  // Loop thread. REQUIRES: before the first submission is handled.
+  void SetClusterView(scheduler::ClusterView view);
+
+  // Thread-safe. A fresh id for a task (and its return object, index 0) or a Put.
+  TaskId NewTaskId() { return TaskId{options_.self, next_seq_.fetch_add(1, std::memory_order_relaxed)}; }
+  // Thread-safe. Records and places the task; `spec.id`/`return_id` already set. The caller
+  // already holds a local handle on spec.return_id.
+  void Submit(wire::TaskSpec spec);
+  // Thread-safe. Stores a value the caller owns under `id`; the caller holds one handle.
+  void Put(const ObjectId& id, Buffer value);
+  // Thread-safe. Local handle bookkeeping; a handle on another owner's object is a no-op.
+  void AddLocalRef(const ObjectId& id);
+  void RemoveLocalRef(const ObjectId& id);
+
+  // Loop thread. Delivers the object's bytes (or error) to `cb`, wherever its owner is.
+  void GetAsync(const ObjectId& id, ResolveCallback cb);
+  // Loop thread. Calls `cb` once the object is ready or failed (no bytes moved).
+  void WhenReady(const ObjectId& id, std::function<void()> cb);
+
+  void HandleTaskDone(NodeId from, const Buffer& msg);
+  void HandleGetObject(NodeId from, const Buffer& msg);
+  void OnNodeDead(NodeId node);
+
+  CoreStats stats() const { return {owned_.size(), pending_.size()}; }
+
+ private:
+  struct Owned {
+    bool ready = false;
+    wire::ObjectValue value;
+    int local_refs = 0;
+    int task_refs = 0;         // pending tasks that take it as an argument
+    bool producing = false;    // its task has not completed yet
+    std::vector<NodeId> copies;  // every node that may hold its bytes
+    std::vector<std::function<void()>> on_ready;
+    std::vector<std::pair<NodeId, uint64_t>> remote_waiters;  // GetObject requests
+  };
+  struct Pending {
+    NodeId node;
+    double cpus = 1;
+    std::vector<ObjectId> owned_args;
+  };
+
+  void DoSubmit(wire::TaskSpec spec);
+  void Place(wire::TaskSpec spec);
+  void FlushSubmissions();
+  void SetReady(const ObjectId& id, wire::ObjectValue value);
+  void ReplyObjectInfo(NodeId to, uint64_t request_id, const ObjectId& id, Owned& obj);
+  void MaybeFree(const ObjectId& id);
+  void AddCopy(Owned& obj, NodeId node);
+
+  // Immutable after construction.
+  const CoreOptions options_;
+  EventLoop* const loop_;
+  transport::Messenger* const messenger_;
+  raylet::ObjectManager* const objects_;
+  store::ObjectStore* const store_;
+
+  std::atomic<uint64_t> next_seq_{1};
+
+  // Confined to the loop.
+  scheduler::ClusterView view_;
+  std::unordered_map<NodeId, size_t> view_index_;
+  uint64_t rotate_ = 0;
+  std::unordered_map<ObjectId, Owned> owned_;
+  std::unordered_map<TaskId, Pending> pending_;
+  std::vector<wire::TaskSpec> infeasible_;
+  bool warned_infeasible_ = false;
+  std::unordered_map<NodeId, std::vector<wire::TaskSpec>> outgoing_;
+  bool flush_posted_ = false;
+};
+
+}  // namespace ferry::core

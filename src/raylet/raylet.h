@@ -1,0 +1,90 @@
+// Raylet: the node agent of one rank. Receives task specs from owners, resolves their
+// ObjectRef arguments (through the ObjectManager), waits for CPU, runs bodies on the executor
+// pool, and sends completions back to owners in batches: small results inline, large ones
+// sealed in this rank's store with only their location sent.
+// Confined to the event loop thread, except NotifyBlocked/NotifyUnblocked (thread-safe).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "ferry/ids.h"
+#include "src/common/event_loop.h"
+#include "src/raylet/executor_pool.h"
+#include "src/raylet/object_manager.h"
+#include "src/transport/messenger.h"
+#include "src/wire/messages.h"
+#include "store/object_store.h"
+
+namespace ferry::raylet {
+
+struct RayletOptions {
+  NodeId self;
+  double cpus = 1;
+  int64_t inline_threshold = 64 * 1024;
+  int max_batch = 512;
+};
+
+class Raylet {
+ public:
+  Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* messenger,
+         ObjectManager* objects, store::ObjectStore* store);
+  ~Raylet();
+
+  void HandleSubmitTasks(NodeId from, const Buffer& msg);
+  void HandleFreeObjects(NodeId from, const Buffer& msg);
+  // Joins the executors after running tasks finish. Queued tasks are dropped.
+  void Stop();
+
+  // Thread-safe: a task body is about to block in Get/Wait (its CPU is lent to others until
+  // NotifyUnblocked), so nested tasks can run even when every CPU is taken by a waiting parent.
+  void NotifyBlocked(double cpus);
+  void NotifyUnblocked(double cpus);
+
+  size_t queued() const { return ready_.size() + resolving_; }
+
+ private:
+  struct Task {
+    wire::TaskSpec spec;
+    NodeId owner;
+    std::vector<Buffer> args;
+    size_t unresolved = 0;
+    bool failed = false;
+    wire::ErrorInfo error;
+  };
+
+  void ArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r);
+  void Dispatch();
+  void Execute(std::shared_ptr<Task> task);
+  void Finished(const std::shared_ptr<Task>& task, Buffer result, wire::ErrorInfo error);
+  void Reply(NodeId owner, wire::TaskResult result);
+  void FlushReplies();
+
+  // Immutable after construction.
+  const RayletOptions options_;
+  EventLoop* const loop_;
+  transport::Messenger* const messenger_;
+  ObjectManager* const objects_;
+  store::ObjectStore* const store_;
+
+  // Confined to the loop.
+  std::deque<std::shared_ptr<Task>> ready_;
+  size_t resolving_ = 0;
+  double used_cpus_ = 0;
+  std::unordered_map<NodeId, std::vector<wire::TaskResult>> replies_;
+  bool flush_posted_ = false;
+  bool stopped_ = false;
+
+  std::unique_ptr<ExecutorPool> pool_;
+};
+
+// The raylet whose executor runs the calling thread's task, or nullptr (driver thread).
+// Set by the executor around each task body.
+Raylet* CurrentRaylet();
+double CurrentTaskCpus();
+
+}  // namespace ferry::raylet

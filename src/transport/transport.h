@@ -1,0 +1,71 @@
+// Transport: the seam between the runtime and the wire. Peers are addressed by a small index
+// (the node id's value), connected with an opaque address exchanged at bootstrap. Active
+// messages carry control traffic; one-sided Get reads registered memory for bulk data.
+// Backends: UcxTransport (ucx/, the default between ranks), InprocTransport (inproc/: embedded
+// mode and tests). Confined to the event loop thread: every method and every callback runs
+// there (callbacks from inside poller().progress()).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ferry/internal/buffer.h"
+#include "src/common/event_loop.h"
+#include "src/common/status.h"
+
+namespace ferry::transport {
+
+using PeerIndex = uint32_t;
+using internal::Buffer;
+
+// Called for every message received; `data` stays valid as long as the Buffer is held.
+using MessageHandler = std::function<void(PeerIndex from, uint16_t type, Buffer data)>;
+// Called once when a connected peer fails (endpoint error, peer gone).
+using PeerErrorHandler = std::function<void(PeerIndex peer, const Status& why)>;
+
+// Memory registered for remote reads. Unregisters on destruction. Move-only.
+class MemoryRegistration {
+ public:
+  virtual ~MemoryRegistration() = default;
+  // Packed remote key a peer passes to Get().
+  virtual const std::string& rkey() const = 0;
+  virtual uint64_t address() const = 0;
+  virtual size_t size() const = 0;
+};
+
+struct TransportOptions {
+  PeerIndex self = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual std::string Name() const = 0;
+  // This process's address; peers pass it to Connect().
+  virtual const std::string& Address() const = 0;
+  // REQUIRES: before any Connect().
+  virtual void SetHandlers(MessageHandler on_message, PeerErrorHandler on_error) = 0;
+  virtual Status Connect(PeerIndex peer, const std::string& address) = 0;
+  // Queues `data` for `peer` as a message of `type`; keeps `data` alive until it is sent.
+  // Never blocks: backpressure is queueing, not failure. Messages to one peer arrive in order.
+  virtual Status Send(PeerIndex peer, uint16_t type, Buffer data) = 0;
+  virtual Result<std::unique_ptr<MemoryRegistration>> Register(const void* addr, size_t len) = 0;
+  // Reads `len` bytes at `remote_addr` (inside a region `peer` registered, packed key `rkey`)
+  // into `dst`; `done` runs on the loop when the bytes are there or the read failed.
+  // REQUIRES: `dst` stays valid until `done` runs.
+  virtual Status Get(PeerIndex peer, uint64_t remote_addr, const std::string& rkey, void* dst,
+                     size_t len, std::function<void(Status)> done) = 0;
+  // Hooks for the event loop (progress, arm, fd).
+  virtual EventLoop::Poller MakePoller() = 0;
+  // Flushes and closes every endpoint. Idempotent.
+  virtual void Close() = 0;
+};
+
+// Creates a backend by name: "ucx" or "inproc". A name not built in is an InvalidArgument
+// error naming the backends that are.
+Result<std::unique_ptr<Transport>> CreateTransport(const std::string& name,
+                                                   const TransportOptions& options);
+
+}  // namespace ferry::transport

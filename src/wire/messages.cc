@@ -1,0 +1,299 @@
+#include "src/wire/messages.h"
+
+#include <cmath>
+
+#include "src/wire/codec.h"
+
+namespace ferry::wire {
+namespace {
+
+// Smallest encodings, used to reject element counts the input cannot hold.
+constexpr size_t kMinObjectIdBytes = 4 + 8 + 4;
+constexpr size_t kMinSpecBytes = 2 * kMinObjectIdBytes;
+
+void PutObjectId(Writer& w, const ObjectId& id) {
+  w.Put<uint32_t>(id.task.owner.value());
+  w.Put<uint64_t>(id.task.seq);
+  w.Put<uint32_t>(id.index);
+}
+Status GetObjectId(Reader& r, ObjectId* id) {
+  uint32_t owner = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&owner, "object id owner"));
+  FERRY_RETURN_IF_ERROR(r.Get(&id->task.seq, "object id sequence"));
+  FERRY_RETURN_IF_ERROR(r.Get(&id->index, "object id index"));
+  id->task.owner = NodeId(owner);
+  return Status::Ok();
+}
+void PutTaskId(Writer& w, const TaskId& id) {
+  w.Put<uint32_t>(id.owner.value());
+  w.Put<uint64_t>(id.seq);
+}
+Status GetTaskId(Reader& r, TaskId* id) {
+  uint32_t owner = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&owner, "task id owner"));
+  FERRY_RETURN_IF_ERROR(r.Get(&id->seq, "task id sequence"));
+  id->owner = NodeId(owner);
+  return Status::Ok();
+}
+
+// A slice of the received message, so inline values are never copied on decode.
+Status GetSlice(Reader& r, const Buffer& msg, Buffer* out, const char* what) {
+  const uint8_t* d = nullptr;
+  size_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetBytes(&d, &n, what));
+  *out = msg.Slice(static_cast<size_t>(d - msg.data()), n);
+  return Status::Ok();
+}
+
+void PutValue(Writer& w, const ObjectValue& v) {
+  w.Put<uint8_t>(static_cast<uint8_t>(v.kind));
+  switch (v.kind) {
+    case ObjectValue::Kind::kInline:
+      w.PutBytes(v.data.data(), v.data.size());
+      break;
+    case ObjectValue::Kind::kLocation:
+      w.Put<uint32_t>(v.location.node.value());
+      w.Put<uint64_t>(v.location.address);
+      w.Put<uint64_t>(v.location.size);
+      w.PutString(v.location.rkey);
+      break;
+    case ObjectValue::Kind::kError:
+      w.Put<uint8_t>(static_cast<uint8_t>(v.error.kind));
+      w.PutString(v.error.message);
+      break;
+  }
+}
+Status GetValue(Reader& r, const Buffer& msg, ObjectValue* v) {
+  uint8_t kind = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&kind, "value kind"));
+  switch (kind) {
+    case 0:
+      v->kind = ObjectValue::Kind::kInline;
+      return GetSlice(r, msg, &v->data, "inline value");
+    case 1: {
+      v->kind = ObjectValue::Kind::kLocation;
+      uint32_t node = 0;
+      FERRY_RETURN_IF_ERROR(r.Get(&node, "location node"));
+      v->location.node = NodeId(node);
+      FERRY_RETURN_IF_ERROR(r.Get(&v->location.address, "location address"));
+      FERRY_RETURN_IF_ERROR(r.Get(&v->location.size, "location size"));
+      return r.GetString(&v->location.rkey, "location rkey");
+    }
+    case 2: {
+      v->kind = ObjectValue::Kind::kError;
+      uint8_t ek = 0;
+      FERRY_RETURN_IF_ERROR(r.Get(&ek, "error kind"));
+      if (ek > static_cast<uint8_t>(ErrorKind::kInternal))
+        return DataLossError("malformed message: unknown error kind " + std::to_string(ek));
+      v->error.kind = static_cast<ErrorKind>(ek);
+      return r.GetString(&v->error.message, "error message");
+    }
+    default:
+      return DataLossError("malformed message: unknown value kind " + std::to_string(kind));
+  }
+}
+
+Status CheckHeader(Reader& r) {
+  uint8_t version = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&version, "wire version"));
+  if (version != kWireVersion)
+    return DataLossError("wire version " + std::to_string(version) + " from peer, expected " +
+                         std::to_string(kWireVersion));
+  return Status::Ok();
+}
+Status CheckDone(const Reader& r) {
+  if (!r.done())
+    return DataLossError("malformed message: " + std::to_string(r.remaining()) + " trailing bytes");
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* MsgTypeName(uint16_t type) {
+  switch (static_cast<MsgType>(type)) {
+    case MsgType::kSubmitTasks: return "SubmitTasks";
+    case MsgType::kTaskDone: return "TaskDone";
+    case MsgType::kGetObject: return "GetObject";
+    case MsgType::kObjectInfo: return "ObjectInfo";
+    case MsgType::kFreeObjects: return "FreeObjects";
+    case MsgType::kHeartbeat: return "Heartbeat";
+    case MsgType::kShutdown: return "Shutdown";
+    case MsgType::kShutdownAck: return "ShutdownAck";
+  }
+  return "Unknown";
+}
+
+double TaskSpec::cpus() const {
+  for (const auto& [n, v] : resources)
+    if (n == "CPU") return v;
+  return 1.0;
+}
+
+std::string EncodeTaskSpecs(const std::vector<TaskSpec>& specs) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(static_cast<uint32_t>(specs.size()));
+  for (const TaskSpec& s : specs) {
+    PutTaskId(w, s.id);
+    PutObjectId(w, s.return_id);
+    w.PutString(s.function);
+    w.PutString(s.name);
+    w.Put<uint32_t>(static_cast<uint32_t>(s.args.size()));
+    for (const TaskArg& a : s.args) {
+      w.Put<uint8_t>(static_cast<uint8_t>(a.kind));
+      if (a.kind == TaskArg::Kind::kValue) {
+        w.PutBytes(a.value.data(), a.value.size());
+      } else {
+        PutObjectId(w, a.ref);
+      }
+    }
+    w.Put<uint32_t>(static_cast<uint32_t>(s.resources.size()));
+    for (const auto& [name, amount] : s.resources) {
+      w.PutString(name);
+      w.Put<double>(amount);
+    }
+    w.Put<int32_t>(s.max_retries);
+  }
+  return w.Finish();
+}
+
+Status DecodeTaskSpecs(const Buffer& msg, std::vector<TaskSpec>* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, kMinSpecBytes, "task count"));
+  out->clear();
+  out->reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    TaskSpec s;
+    FERRY_RETURN_IF_ERROR(GetTaskId(r, &s.id));
+    FERRY_RETURN_IF_ERROR(GetObjectId(r, &s.return_id));
+    FERRY_RETURN_IF_ERROR(r.GetString(&s.function, "function name"));
+    FERRY_RETURN_IF_ERROR(r.GetString(&s.name, "task name"));
+    uint32_t nargs = 0;
+    FERRY_RETURN_IF_ERROR(r.GetCount(&nargs, 1 + 8, "argument count"));
+    s.args.resize(nargs);
+    for (TaskArg& a : s.args) {
+      uint8_t kind = 0;
+      FERRY_RETURN_IF_ERROR(r.Get(&kind, "argument kind"));
+      if (kind == 0) {
+        a.kind = TaskArg::Kind::kValue;
+        FERRY_RETURN_IF_ERROR(GetSlice(r, msg, &a.value, "argument value"));
+      } else if (kind == 1) {
+        a.kind = TaskArg::Kind::kRef;
+        FERRY_RETURN_IF_ERROR(GetObjectId(r, &a.ref));
+      } else {
+        return DataLossError("malformed message: unknown argument kind " + std::to_string(kind));
+      }
+    }
+    uint32_t nres = 0;
+    FERRY_RETURN_IF_ERROR(r.GetCount(&nres, 8 + 8, "resource count"));
+    s.resources.resize(nres);
+    for (auto& [name, amount] : s.resources) {
+      FERRY_RETURN_IF_ERROR(r.GetString(&name, "resource name"));
+      FERRY_RETURN_IF_ERROR(r.Get(&amount, "resource amount"));
+      if (name.empty() || !(amount >= 0) || std::isinf(amount))
+        return DataLossError("malformed message: bad resource '" + name + "'");
+    }
+    FERRY_RETURN_IF_ERROR(r.Get(&s.max_retries, "max retries"));
+    out->push_back(std::move(s));
+  }
+  return CheckDone(r);
+}
+
+std::string EncodeTaskResults(const std::vector<TaskResult>& results) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(static_cast<uint32_t>(results.size()));
+  for (const TaskResult& t : results) {
+    PutTaskId(w, t.task);
+    PutObjectId(w, t.return_id);
+    PutValue(w, t.value);
+  }
+  return w.Finish();
+}
+
+Status DecodeTaskResults(const Buffer& msg, std::vector<TaskResult>* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 12 + kMinObjectIdBytes + 1, "result count"));
+  out->clear();
+  out->reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    TaskResult t;
+    FERRY_RETURN_IF_ERROR(GetTaskId(r, &t.task));
+    FERRY_RETURN_IF_ERROR(GetObjectId(r, &t.return_id));
+    FERRY_RETURN_IF_ERROR(GetValue(r, msg, &t.value));
+    out->push_back(std::move(t));
+  }
+  return CheckDone(r);
+}
+
+std::string EncodeGetObject(const GetObjectRequest& req) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint64_t>(req.request_id);
+  PutObjectId(w, req.id);
+  return w.Finish();
+}
+
+Status DecodeGetObject(const Buffer& msg, GetObjectRequest* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  FERRY_RETURN_IF_ERROR(r.Get(&out->request_id, "request id"));
+  FERRY_RETURN_IF_ERROR(GetObjectId(r, &out->id));
+  return CheckDone(r);
+}
+
+std::string EncodeObjectInfo(const ObjectInfoReply& reply) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint64_t>(reply.request_id);
+  PutObjectId(w, reply.id);
+  PutValue(w, reply.value);
+  return w.Finish();
+}
+
+Status DecodeObjectInfo(const Buffer& msg, ObjectInfoReply* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  FERRY_RETURN_IF_ERROR(r.Get(&out->request_id, "request id"));
+  FERRY_RETURN_IF_ERROR(GetObjectId(r, &out->id));
+  FERRY_RETURN_IF_ERROR(GetValue(r, msg, &out->value));
+  return CheckDone(r);
+}
+
+std::string EncodeFreeObjects(const std::vector<ObjectId>& ids) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(static_cast<uint32_t>(ids.size()));
+  for (const ObjectId& id : ids) PutObjectId(w, id);
+  return w.Finish();
+}
+
+Status DecodeFreeObjects(const Buffer& msg, std::vector<ObjectId>* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, kMinObjectIdBytes, "object count"));
+  out->resize(n);
+  for (ObjectId& id : *out) FERRY_RETURN_IF_ERROR(GetObjectId(r, &id));
+  return CheckDone(r);
+}
+
+std::string EncodeSeq(uint64_t seq) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint64_t>(seq);
+  return w.Finish();
+}
+
+Status DecodeSeq(const Buffer& msg, uint64_t* seq) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  FERRY_RETURN_IF_ERROR(r.Get(seq, "sequence"));
+  return CheckDone(r);
+}
+
+}  // namespace ferry::wire

@@ -1,0 +1,173 @@
+// The public API in embedded mode (one process, no launcher).
+#include <gtest/gtest.h>
+
+#include <ferry/ferry.h>
+
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int Plus(int a, int b) { return a + b; }
+std::string Greet(std::string who) { return "hello " + who; }
+void Nothing() {}
+int Fails(int x) { throw std::out_of_range("index " + std::to_string(x) + " is out of range"); }
+int Sleepy(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int64_t SumVector(std::vector<int64_t> v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); }
+std::vector<double> MakeVector(int n) { return std::vector<double>(static_cast<size_t>(n), 0.5); }
+double SumDoubles(std::vector<double> v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+int Fib(int n) {
+  if (n < 2) return n;
+  auto a = ferry::Task(Fib).Remote(n - 1);
+  auto b = ferry::Task(Fib).Remote(n - 2);
+  return *ferry::Get(a) + *ferry::Get(b);
+}
+int Scale(int x) { return 2 * x; }
+double Scale(double x) { return 3 * x; }
+int NotRegistered(int x) { return x; }
+int GetInside(ferry::ObjectRef<int> ref) { return *ferry::Get(ref) + 1; }
+
+FERRY_REMOTE(Plus, Greet, Nothing, Fails, Sleepy, SumVector, MakeVector, SumDoubles, Fib, GetInside);
+FERRY_REMOTE(FERRY_FUNC(Scale, int), FERRY_FUNC(Scale, double));
+
+class Api : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ferry::Config cfg;
+    cfg.num_cpus = 2;
+    int argc = 0;
+    char** argv = nullptr;
+    ferry::Init(cfg, argc, argv);
+  }
+  void TearDown() override { ferry::Shutdown(); }
+};
+
+TEST_F(Api, RemoteReturnsTheResult) {
+  EXPECT_TRUE(ferry::IsInitialized());
+  auto r = ferry::Task(Plus).Remote(1, 2);
+  EXPECT_EQ(*ferry::Get(r), 3);
+  EXPECT_EQ(*r.Get(), 3);
+  EXPECT_EQ(*ferry::Task(Greet).Remote(std::string("ferry")).Get(), "hello ferry");
+  ferry::Get(ferry::Task(Nothing).Remote());
+}
+
+TEST_F(Api, ObjectRefArgumentsChain) {
+  auto a = ferry::Task(Plus).Remote(1, 2);
+  auto b = ferry::Task(Plus).Remote(a, 10);
+  auto c = ferry::Task(Plus).Remote(b, b);
+  EXPECT_EQ(*ferry::Get(c), 26);
+  auto p = ferry::Put(41);
+  EXPECT_EQ(*ferry::Get(ferry::Task(Plus).Remote(p, 1)), 42);
+}
+
+TEST_F(Api, PutAndGetLargeVectorsOutOfBand) {
+  std::vector<int64_t> v(100000);
+  std::iota(v.begin(), v.end(), 0);
+  auto ref = ferry::Put(v);
+  EXPECT_EQ(*ferry::Get(ref), v);
+  EXPECT_EQ(*ferry::Get(ferry::Task(SumVector).Remote(ref)), int64_t{100000} * 99999 / 2);
+  auto big = ferry::Task(MakeVector).Remote(1 << 20);
+  EXPECT_DOUBLE_EQ(*ferry::Get(ferry::Task(SumDoubles).Remote(big)), 0.5 * (1 << 20));
+}
+
+TEST_F(Api, TaskExceptionsCarryTypeMessageTaskAndNode) {
+  auto r = ferry::Task(Fails).SetName("lookup").Remote(7);
+  try {
+    ferry::Get(r);
+    FAIL() << "no exception";
+  } catch (const ferry::TaskError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("std::out_of_range"), std::string::npos) << what;
+    EXPECT_NE(what.find("index 7 is out of range"), std::string::npos) << what;
+    EXPECT_NE(what.find("lookup"), std::string::npos) << what;
+    EXPECT_NE(what.find("node-0"), std::string::npos) << what;
+  }
+  // A task whose argument failed fails with the upstream message.
+  auto downstream = ferry::Task(Plus).Remote(r, 1);
+  try {
+    ferry::Get(downstream);
+    FAIL() << "no exception";
+  } catch (const ferry::TaskError& e) {
+    EXPECT_NE(std::string(e.what()).find("index 7 is out of range"), std::string::npos);
+  }
+}
+
+TEST_F(Api, GetAndWaitTimeOut) {
+  auto slow = ferry::Task(Sleepy).Remote(1500);
+  EXPECT_THROW(ferry::Get(slow, 50), ferry::TimeoutError);
+  auto fast = ferry::Task(Plus).Remote(2, 2);
+  std::vector<ferry::ObjectRef<int>> refs = {slow, fast};
+  auto w = ferry::Wait(refs, 1, 5000);
+  ASSERT_EQ(w.ready.size(), 1u);
+  EXPECT_EQ(w.ready[0], fast);
+  ASSERT_EQ(w.unready.size(), 1u);
+  auto w0 = ferry::Wait(refs, 2, 10);
+  EXPECT_EQ(w0.unready.size(), 1u);
+  EXPECT_EQ(*ferry::Get(slow), 1500);
+  EXPECT_THROW(ferry::Wait(refs, 3, 10), std::invalid_argument);
+}
+
+TEST_F(Api, GetOfManyKeepsOrder) {
+  std::vector<ferry::ObjectRef<int>> refs;
+  for (int i = 0; i < 1000; ++i) refs.push_back(ferry::Task(Plus).Remote(i, i));
+  auto values = ferry::Get(refs);
+  ASSERT_EQ(values.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(*values[i], 2 * i);
+}
+
+TEST_F(Api, NestedTasksDoNotDeadlockOnFewCpus) {
+  EXPECT_EQ(*ferry::Get(ferry::Task(Fib).Remote(12)), 144);
+}
+
+TEST_F(Api, RefsPassedInsideValuesCanBeFetched) {
+  auto inner = ferry::Put(9);
+  EXPECT_EQ(*ferry::Get(ferry::Task(GetInside).Remote(inner)), 10);
+}
+
+TEST_F(Api, OverloadsPickedWithFerryFunc) {
+  EXPECT_EQ(*ferry::Get(ferry::Task(FERRY_FUNC(Scale, int)).Remote(4)), 8);
+  EXPECT_DOUBLE_EQ(*ferry::Get(ferry::Task(FERRY_FUNC(Scale, double)).Remote(1.5)), 4.5);
+}
+
+TEST_F(Api, UnregisteredFunctionThrowsNotCrashes) {
+  EXPECT_THROW(ferry::Task(NotRegistered).Remote(1), ferry::FunctionNotFoundError);
+}
+
+TEST_F(Api, BadResourceRequestsThrowAtTheCall) {
+  EXPECT_THROW(ferry::Task(Plus).SetResource("", 1), std::invalid_argument);
+  EXPECT_THROW(ferry::Task(Plus).SetResource("CPU", -1), std::invalid_argument);
+  EXPECT_THROW(ferry::Task(Plus).SetResource("CPU", std::nan("")), std::invalid_argument);
+  auto r = ferry::Task(Plus).SetResource("CPU", 0.5).SetMaxRetries(2).SetName("half").Remote(1, 1);
+  EXPECT_EQ(*ferry::Get(r), 2);
+}
+
+TEST_F(Api, TenThousandTasks) {
+  std::vector<ferry::ObjectRef<int>> refs;
+  refs.reserve(10000);
+  for (int i = 0; i < 10000; ++i) refs.push_back(ferry::Task(Plus).Remote(i, 1));
+  auto values = ferry::Get(refs);
+  long sum = 0;
+  for (auto& v : values) sum += *v;
+  EXPECT_EQ(sum, 10000L * 9999 / 2 + 10000);
+}
+
+TEST(ApiLifecycle, UseBeforeInitThrows) {
+  EXPECT_FALSE(ferry::IsInitialized());
+  EXPECT_THROW(ferry::Put(1), ferry::RuntimeError);
+  ferry::Shutdown();  // harmless when not initialized
+}
+
+TEST(ApiLifecycle, InitTwiceThrows) {
+  ferry::Init();
+  EXPECT_THROW(ferry::Init(), ferry::RuntimeError);
+  ferry::Shutdown();
+  EXPECT_FALSE(ferry::IsInitialized());
+}
+
+}  // namespace
