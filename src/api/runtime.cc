@@ -219,6 +219,11 @@ void Runtime::ShutdownCluster() {
   std::mutex done_mu;
   std::condition_variable done_cv;
   bool done = false;
+  {
+    // From here on, peers closing their connections is expected, not a failure.
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_requested_ = true;
+  }
   loop_->Post([&] {
     gcs_->BeginShutdown(std::chrono::milliseconds(config_.shutdown_timeout_ms),
                         [&](std::vector<NodeId> missing) {
@@ -232,10 +237,6 @@ void Runtime::ShutdownCluster() {
   {
     std::unique_lock<std::mutex> lock(done_mu);
     done_cv.wait(lock, [&] { return done; });
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    shutdown_requested_ = true;
   }
   StopLocal();
 }
