@@ -50,7 +50,8 @@ void Shutdown();
 template <typename T>
 ObjectRef<std::decay_t<T>> Put(T&& value) {
   using V = std::decay_t<T>;
-  return ObjectRef<V>(internal::PutObject(internal::Serialize<V>(value)));
+  // Put(std::move(vector)) hands the vector's storage to the store without a copy.
+  return ObjectRef<V>(internal::PutObject(internal::SerializeMove(std::forward<T>(value))));
 }
 
 /// Waits for the object and returns it. Throws TaskError (the task threw), ObjectLostError,
@@ -132,7 +133,7 @@ ArgSpec MakeArg(Arg&& arg) {
     spec.ref = arg.ID();
     spec.keep = arg.handle();
   } else if constexpr (std::is_same_v<A, P>) {
-    spec.value = Serialize<P>(arg);
+    spec.value = SerializeMove(std::forward<Arg>(arg));
   } else {
     static_assert(std::is_convertible_v<Arg, P>, "argument is not convertible to the parameter type");
     spec.value = Serialize<P>(static_cast<P>(std::forward<Arg>(arg)));

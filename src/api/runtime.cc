@@ -77,7 +77,7 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot) {
 
   std::string transport_name = config.transport;
   if (transport_name == "auto") transport_name = nodes_ > 1 ? "ucx" : "inproc";
-  FERRY_ASSIGN_OR_RETURN(transport_, transport::CreateTransport(transport_name, {rank}));
+  FERRY_ASSIGN_OR_RETURN(transport_, transport::CreateTransport(transport_name, {rank, config.ucx_peer_errors != 0}));
   FERRY_ASSIGN_OR_RETURN(loop_, EventLoop::Create(std::chrono::microseconds(config.spin_us)));
 
   double cpus = config.num_cpus >= 0 ? config.num_cpus : AvailableCpus();
@@ -245,9 +245,10 @@ void Runtime::StopLocal() {
   if (stopped_) return;
   stopped_ = true;
   // Running task bodies finish first; their completions are still handled by the loop.
-  raylet_->Stop();
-  loop_->Stop();
-  transport_->Close();
+  // Any part may be missing when Init failed half-way.
+  if (raylet_) raylet_->Stop();
+  if (loop_) loop_->Stop();
+  if (transport_) transport_->Close();
   FERRY_LOG(INFO) << "rank " << self_.value() << " stopped";
 }
 

@@ -41,13 +41,22 @@ class LogMessage {
 #define FERRY_LOG_LEVEL_ERROR ::ferry::log::Level::kError
 #define FERRY_LOG_LEVEL_FATAL ::ferry::log::Level::kFatal
 
-#define FERRY_LOG(sev)                                                 \
-  if (FERRY_LOG_LEVEL_##sev < ::ferry::log::GetLevel()) {               \
-  } else                                                               \
-    ::ferry::log::LogMessage(FERRY_LOG_LEVEL_##sev, __FILE__, __LINE__).stream()
+namespace ferry::log {
+// Turns a stream expression into void so the macros below are one expression (safe in an
+// unbraced if/else).
+struct Voidify {
+  void operator&(std::ostream&) {}
+};
+}  // namespace ferry::log
 
-#define FERRY_CHECK(cond)                                                              \
-  if (cond) {                                                                          \
-  } else                                                                               \
-    ::ferry::log::LogMessage(::ferry::log::Level::kFatal, __FILE__, __LINE__).stream() \
-        << "check failed: " #cond " "
+#define FERRY_LOG(sev)                                              \
+  (FERRY_LOG_LEVEL_##sev < ::ferry::log::GetLevel())                \
+      ? (void)0                                                     \
+      : ::ferry::log::Voidify() &                                   \
+            ::ferry::log::LogMessage(FERRY_LOG_LEVEL_##sev, __FILE__, __LINE__).stream()
+
+#define FERRY_CHECK(cond)                                                                 \
+  (cond) ? (void)0                                                                        \
+         : ::ferry::log::Voidify() &                                                      \
+               ::ferry::log::LogMessage(::ferry::log::Level::kFatal, __FILE__, __LINE__).stream() \
+                   << "check failed: " #cond " "

@@ -37,6 +37,11 @@ class MemoryRegistration {
 
 struct TransportOptions {
   PeerIndex self = 0;
+  // Ask the backend to detect and report failed peers on each endpoint. For UCX this is
+  // UCP_ERR_HANDLING_MODE_PEER, which in UCX 1.13 restricts endpoints to transports that can
+  // report peer failure (TCP here): no shared memory, no CMA, RMA emulated by messages.
+  // Off by default; the GCS heartbeats detect dead ranks either way.
+  bool peer_error_handling = false;
 };
 
 class Transport {

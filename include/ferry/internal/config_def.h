@@ -14,6 +14,8 @@ FERRY_CONFIG(std::string, session_dir, "",
 FERRY_CONFIG(std::string, log_level, "warning", "debug, info, warning or error")
 FERRY_CONFIG(int64_t, inline_threshold_bytes, 65536,
              "results up to this size travel inline to the owner; larger ones stay in the store")
+FERRY_CONFIG(int, ucx_peer_errors, 0,
+             "1: UCX endpoints detect peer failure (UCX then avoids shared memory and CMA)")
 FERRY_CONFIG(int, spin_us, 20, "event loop: microseconds to poll before sleeping on the fd")
 FERRY_CONFIG(int, heartbeat_period_ms, 500, "period of head-to-worker heartbeats")
 FERRY_CONFIG(int, heartbeat_timeout_ms, 5000, "a peer silent for this long is declared dead")

@@ -59,7 +59,7 @@ Buffer InvokeImpl(R (*fn)(Args...), const std::vector<Buffer>& args, std::index_
     fn(std::move(*std::get<I>(decoded))...);
     return Buffer();
   } else {
-    return Serialize<std::decay_t<R>>(fn(std::move(*std::get<I>(decoded))...));
+    return SerializeMove(fn(std::move(*std::get<I>(decoded))...));
   }
 }
 

@@ -13,6 +13,7 @@
 #include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -50,6 +51,17 @@ Buffer Serialize(const T& value) {
   }
 }
 
+// Like Serialize, but a raw vector handed over by value becomes the buffer itself (no copy).
+template <typename T>
+Buffer SerializeMove(T&& value) {
+  using V = std::decay_t<T>;
+  if constexpr (IsRawVector<V>::value && !std::is_lvalue_reference_v<T>) {
+    return Buffer::Adopt(std::move(value));
+  } else {
+    return Serialize<V>(value);
+  }
+}
+
 // Throws ferry::Error if the bytes do not hold a T.
 template <typename T>
 std::shared_ptr<T> Deserialize(const Buffer& bytes) {
@@ -58,8 +70,15 @@ std::shared_ptr<T> Deserialize(const Buffer& bytes) {
     if (bytes.size() % sizeof(U) != 0)
       throw Error("ferry: object of " + std::to_string(bytes.size()) +
                   " bytes is not a vector of " + std::to_string(sizeof(U)) + "-byte elements");
-    auto v = std::make_shared<T>(bytes.size() / sizeof(U));
-    if (!bytes.empty()) std::memcpy(v->data(), bytes.data(), bytes.size());
+    // One pass over fresh memory (no zero-fill before the copy). The bytes may not be
+    // aligned for U, so copy through memcpy-compatible byte iterators only when they are.
+    const size_t n = bytes.size() / sizeof(U);
+    if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(U) == 0) {
+      const U* first = reinterpret_cast<const U*>(bytes.data());
+      return std::make_shared<T>(first, first + n);
+    }
+    auto v = std::make_shared<T>(n);
+    if (n != 0) std::memcpy(v->data(), bytes.data(), bytes.size());
     return v;
   } else {
     auto v = std::make_shared<T>();
