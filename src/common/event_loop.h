@@ -44,6 +44,9 @@ class EventLoop {
   uint64_t AddTimer(std::chrono::milliseconds period, std::function<void()> fn);
   void CancelTimer(uint64_t id);
 
+  // True between Start() and Stop(). Same thread rules as Start/Stop.
+  bool running() const { return thread_.joinable(); }
+
   bool InLoopThread() const { return std::this_thread::get_id() == thread_id_.load(); }
 
  private:

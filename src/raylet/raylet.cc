@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <future>
 #include <typeinfo>
 
 #include "ferry/internal/function_registry.h"
@@ -48,9 +49,21 @@ Raylet::Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* mes
 Raylet::~Raylet() { Stop(); }
 
 void Raylet::Stop() {
-  stopped_ = true;
-  ready_.clear();
-  if (pool_) pool_->Stop();
+  if (stop_called_.exchange(true)) return;
+  // The queue belongs to the loop: clear it there. Runtime stops the raylet before the loop.
+  if (loop_->running()) {
+    std::promise<void> cleared;
+    loop_->Post([this, &cleared] {
+      stopped_ = true;
+      ready_.clear();
+      cleared.set_value();
+    });
+    cleared.get_future().wait();
+  } else {
+    stopped_ = true;
+    ready_.clear();
+  }
+  pool_->Stop();
 }
 
 void Raylet::HandleSubmitTasks(NodeId from, const Buffer& msg) {

@@ -37,7 +37,8 @@ class Raylet {
 
   void HandleSubmitTasks(NodeId from, const Buffer& msg);
   void HandleFreeObjects(NodeId from, const Buffer& msg);
-  // Joins the executors after running tasks finish. Queued tasks are dropped.
+  // Joins the executors after running tasks finish. Queued tasks are dropped. Called from
+  // the main thread while the loop still runs; idempotent.
   void Stop();
 
   // Thread-safe: a task body is about to block in Get/Wait (its CPU is lent to others until
@@ -78,6 +79,7 @@ class Raylet {
   std::unordered_map<NodeId, std::vector<wire::TaskResult>> replies_;
   bool flush_posted_ = false;
   bool stopped_ = false;
+  std::atomic<bool> stop_called_{false};
 
   std::unique_ptr<ExecutorPool> pool_;
 };
