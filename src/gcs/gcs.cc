@@ -67,6 +67,7 @@ HeadMonitor::HeadMonitor(EventLoop* loop, const Clock* clock, std::chrono::milli
 
 void HeadMonitor::Start() {
   last_ = clock_->Now();
+  last_check_ = last_;
   auto period = std::max(std::chrono::milliseconds(10), timeout_ / 10);
   timer_ = loop_->AddTimer(period, [this] { Check(); });
 }
@@ -76,11 +77,20 @@ void HeadMonitor::Stop() {
   timer_ = 0;
 }
 
-void HeadMonitor::HandleHeartbeat() { last_ = clock_->Now(); }
+void HeadMonitor::HandleHeartbeat() {
+  last_ = clock_->Now();
+  if (last_check_ == Clock::TimePoint()) last_check_ = last_;
+}
 
 void HeadMonitor::Check() {
   if (lost_) return;
-  auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->Now() - last_);
+  Clock::TimePoint now = clock_->Now();
+  // If this loop itself was stalled (a long copy, a page-fault storm, an oversubscribed core),
+  // the head's heartbeats may be sitting unread in the transport: silence measured across the
+  // stall proves nothing. Give the head a fresh window instead.
+  if (last_check_ != Clock::TimePoint() && now - last_check_ > timeout_ / 2) last_ = now;
+  last_check_ = now;
+  auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_);
   if (silent > timeout_) OnHeadDead("no heartbeat from the head for " + std::to_string(silent.count()) + " ms");
 }
 

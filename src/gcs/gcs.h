@@ -61,15 +61,17 @@ class HeadMonitor {
   void Stop();
   void HandleHeartbeat();
   void OnHeadDead(const std::string& why);
+  // What the timer runs every timeout/10: declares the head lost after `timeout` of silence.
+  void Check();
 
  private:
-  void Check();
 
   EventLoop* loop_;
   const Clock* clock_;
   std::chrono::milliseconds timeout_;
   std::function<void(const std::string&)> on_lost_;
   Clock::TimePoint last_;
+  Clock::TimePoint last_check_;
   uint64_t timer_ = 0;
   bool lost_ = false;
 };

@@ -631,7 +631,9 @@ void UcxTransport::FailPeer(ucp_ep_h ep, ucs_status_t status) {
     if (p->ep.get() != ep) continue;
     if (p->failed) return;  // report once
     Status why = UcsError(status, "endpoint to " + PeerName(index) + " failed");
-    FERRY_LOG(WARNING) << why.ToString();
+    // While closing, peers going away first is expected; otherwise the runtime decides how
+    // loud a lost peer is.
+    FERRY_LOG(INFO) << why.ToString();
     p->failed = true;
     p->failure = why;
     // Closing the endpoint waits until we are out of UCX's progress (DeliverEvents).
