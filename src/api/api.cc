@@ -1,5 +1,7 @@
 // The public entry points (include/ferry/ferry.h, runtime_hooks.h): the only place where
 // runtime Status values become exceptions.
+#include <immintrin.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -59,12 +61,27 @@ struct Gather {
   std::condition_variable cv;
   std::vector<raylet::Resolved> results;  // Guarded by mu.
   std::vector<bool> ready;                // Guarded by mu.
-  size_t count = 0;                       // Guarded by mu.
+  std::atomic<size_t> count{0};           // Written under mu; polled without it.
 };
 
+// How long a waiting caller polls before it sleeps (a futex wake-up costs more than a short
+// task on virtual machines). Set at Init from get_spin_us.
+std::atomic<int> g_wait_spin_us{0};
+
 bool WaitFor(Gather& g, size_t want, int64_t timeout_ms) {
+  auto spin_until = std::chrono::steady_clock::now() +
+                    std::chrono::microseconds(g_wait_spin_us.load(std::memory_order_relaxed));
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (g.count.load(std::memory_order_acquire) >= want) {
+        std::lock_guard<std::mutex> lock(g.mu);  // pairs with the writer's unlock
+        return true;
+      }
+      _mm_pause();
+    }
+  } while (std::chrono::steady_clock::now() < spin_until);
   std::unique_lock<std::mutex> lock(g.mu);
-  auto pred = [&] { return g.count >= want; };
+  auto pred = [&] { return g.count.load(std::memory_order_relaxed) >= want; };
   if (timeout_ms < 0) {
     g.cv.wait(lock, pred);
     return true;
@@ -116,6 +133,7 @@ void Init(const Config& base, int& argc, char**& argv) {
   }
   g_runtime = std::shared_ptr<api::Runtime>(std::move(rt).value());
   g_epoch.fetch_add(1);
+  g_wait_spin_us.store(config.get_spin_us);
   if (!g_runtime->is_head()) {
     // Worker ranks serve here and never return to main.
     auto runtime = g_runtime;
@@ -226,7 +244,7 @@ std::vector<Buffer> GetObjects(const std::vector<ObjectId>& ids, int64_t timeout
     if (!WaitFor(*g, ids.size(), timeout_ms)) {
       std::lock_guard<std::mutex> lock(g->mu);
       throw TimeoutError("ferry::Get timed out after " + std::to_string(timeout_ms) + " ms with " +
-                         std::to_string(ids.size() - g->count) + " of " + std::to_string(ids.size()) +
+                         std::to_string(ids.size() - g->count.load()) + " of " + std::to_string(ids.size()) +
                          " objects not ready");
     }
   }

@@ -121,7 +121,8 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot) {
   store_ = std::make_unique<store::ObjectStore>(transport_.get());
   objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(), store_.get());
   raylet_ = std::make_unique<raylet::Raylet>(
-      raylet::RayletOptions{self_, cpus, config.inline_threshold_bytes, config.max_batch}, loop_.get(),
+      raylet::RayletOptions{self_, cpus, config.inline_threshold_bytes, config.max_batch,
+                            config.executor_spin_us}, loop_.get(),
       messenger_.get(), objects_.get(), store_.get());
   core_ = std::make_unique<core::CoreWorker>(
       core::CoreOptions{self_, config.inline_threshold_bytes, config.max_batch}, loop_.get(),

@@ -26,6 +26,9 @@ class MpscQueue {
     prev->next.store(n, std::memory_order_release);
   }
 
+  // Consumer only. True if nothing is (fully) pushed yet.
+  bool Empty() const { return tail_->next.load(std::memory_order_acquire) == nullptr; }
+
   // Returns the oldest element, or nothing if the queue is empty (or a push is mid-way).
   std::optional<T> Pop() {
     Node* tail = tail_;

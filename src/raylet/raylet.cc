@@ -43,8 +43,8 @@ Raylet::Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* mes
       messenger_(messenger),
       objects_(objects),
       store_(store),
-      pool_(std::make_unique<ExecutorPool>(
-          static_cast<size_t>(std::max(1.0, std::ceil(options.cpus))))) {}
+      pool_(std::make_unique<ExecutorPool>(static_cast<size_t>(std::max(1.0, std::ceil(options.cpus))),
+                                           std::chrono::microseconds(options.executor_spin_us))) {}
 
 Raylet::~Raylet() { Stop(); }
 
@@ -117,21 +117,23 @@ void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const 
 }
 
 void Raylet::Dispatch() {
+  std::vector<std::function<void()>> batch;
   while (!stopped_ && !ready_.empty()) {
     double need = ready_.front()->spec.cpus();
     // A task that asks for more CPUs than the node has would never start; run it when the
     // node is idle rather than never (the owner only sends feasible work here).
     bool fits = used_cpus_ + need <= options_.cpus + 1e-9 || used_cpus_ <= 1e-9;
-    if (!fits) return;
+    if (!fits) break;
     auto task = std::move(ready_.front());
     ready_.pop_front();
     used_cpus_ += need;
-    Execute(std::move(task));
+    batch.push_back(MakeBody(std::move(task)));
   }
+  pool_->Run(std::move(batch));  // one lock and at most one wake-up per idle thread
 }
 
-void Raylet::Execute(std::shared_ptr<Task> task) {
-  pool_->Run([this, task] {
+std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
+  return [this, task] {
     const internal::FunctionEntry* fn = internal::FindFunction(task->spec.function);
     Buffer result;
     wire::ErrorInfo error;
@@ -162,7 +164,7 @@ void Raylet::Execute(std::shared_ptr<Task> task) {
       Finished(task, std::move(result), std::move(error));
       Dispatch();
     });
-  });
+  };
 }
 
 void Raylet::Finished(const std::shared_ptr<Task>& task, Buffer result, wire::ErrorInfo error) {

@@ -27,6 +27,7 @@ struct RayletOptions {
   double cpus = 1;
   int64_t inline_threshold = 64 * 1024;
   int max_batch = 512;
+  int executor_spin_us = 20;
 };
 
 class Raylet {
@@ -60,7 +61,8 @@ class Raylet {
 
   void ArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r);
   void Dispatch();
-  void Execute(std::shared_ptr<Task> task);
+  // The closure an executor thread runs for `task`.
+  std::function<void()> MakeBody(std::shared_ptr<Task> task);
   void Finished(const std::shared_ptr<Task>& task, Buffer result, wire::ErrorInfo error);
   void Reply(NodeId owner, wire::TaskResult result);
   void FlushReplies();

@@ -17,6 +17,10 @@ FERRY_CONFIG(int64_t, inline_threshold_bytes, 65536,
 FERRY_CONFIG(int, ucx_peer_errors, 0,
              "1: UCX endpoints detect peer failure (UCX then avoids shared memory and CMA)")
 FERRY_CONFIG(int, spin_us, 20, "event loop: microseconds to poll before sleeping on the fd")
+FERRY_CONFIG(int, executor_spin_us, 20,
+             "an idle executor thread polls this long for new tasks before sleeping")
+FERRY_CONFIG(int, get_spin_us, 0,
+             "a caller of Get/Wait polls this long for the result before sleeping")
 FERRY_CONFIG(int, heartbeat_period_ms, 500, "period of head-to-worker heartbeats")
 FERRY_CONFIG(int, heartbeat_timeout_ms, 5000, "a peer silent for this long is declared dead")
 FERRY_CONFIG(int, shutdown_timeout_ms, 10000, "how long Shutdown waits for workers to confirm")

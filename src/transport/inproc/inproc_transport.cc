@@ -18,14 +18,21 @@ struct InprocTransport::Inbox {
   };
   explicit Inbox(int fd) : efd(fd) {}
   ~Inbox() { close(efd); }
+  // The eventfd is written only while the consumer sleeps (armed): a syscall per message
+  // would cost more than the message.
   void Push(Item item) {
     q.Push(std::move(item));
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (armed.load(std::memory_order_relaxed)) Wake();
+  }
+  void Wake() {
     uint64_t one = 1;
     ssize_t n = write(efd, &one, sizeof(one));
     (void)n;
   }
   MpscQueue<Item> q;
   const int efd;
+  std::atomic<bool> armed{false};
 };
 
 namespace {
@@ -117,15 +124,26 @@ Status InprocTransport::Get(PeerIndex peer, uint64_t remote_addr, const std::str
 EventLoop::Poller InprocTransport::MakePoller() {
   EventLoop::Poller p;
   p.progress = [this] { return Progress(); };
-  p.arm = [] { return true; };
+  p.arm = [this] { return Arm(); };
   p.fd = inbox_->efd;
   return p;
 }
 
-bool InprocTransport::Progress() {
+bool InprocTransport::Arm() {
   uint64_t v;
-  ssize_t n = read(inbox_->efd, &v, sizeof(v));
+  ssize_t n = read(inbox_->efd, &v, sizeof(v));  // drain wake-ups of the last sleep
   (void)n;
+  inbox_->armed.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!inbox_->q.Empty()) {
+    inbox_->armed.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+bool InprocTransport::Progress() {
+  inbox_->armed.store(false, std::memory_order_relaxed);
   bool did = false;
   for (int i = 0; i < 1024; ++i) {
     auto item = inbox_->q.Pop();
@@ -136,12 +154,6 @@ bool InprocTransport::Progress() {
     } else if (on_message_) {
       on_message_(item->from, item->type, std::move(item->data));
     }
-  }
-  if (did) {
-    // More may be waiting beyond the batch: make sure the fd stays readable.
-    uint64_t one = 1;
-    ssize_t w = write(inbox_->efd, &one, sizeof(one));
-    (void)w;
   }
   return did;
 }

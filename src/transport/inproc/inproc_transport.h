@@ -35,6 +35,7 @@ class InprocTransport final : public Transport {
  private:
   InprocTransport(PeerIndex self, std::string address, std::shared_ptr<Inbox> inbox);
   bool Progress();
+  bool Arm();
 
   const PeerIndex self_;
   const std::string address_;

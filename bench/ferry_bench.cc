@@ -1,0 +1,539 @@
+// ferry-bench: ferry's microbenchmarks, printed as JSON lines in the format BENCHMARKS.md
+// defines (bench/run runs it embedded and under mpirun -n 3).
+//
+//   ferry-bench [--filter REGEX] [--quick] [--ferry-<knob>=value ...]
+//   mpirun -n 3 ferry-bench [--filter REGEX] [--quick]
+//
+// Every figure is one line {"name": ..., "value": ..., "unit": ..., "ranks": N}; a figure with
+// a baseline measured in the same run is followed by a line with "unit": "ratio" and
+// "ratio_to": <baseline>. A figure that cannot be measured here prints
+// {"name": ..., "skipped": "<why>"}. Names follow Ray's ray_perf.py where one exists.
+//
+// Method: every figure is the MEDIAN of several timed trials, after an untimed warm-up (the
+// median, not the best, because these machines are shared and noisy: one lucky trial should
+// not set the figure). Rates run each trial for a fixed time; bandwidths time one transfer
+// per trial, stopping early (after at least one) when the next one would overrun the
+// figure's time budget, so that a slow machine still finishes in about a minute.
+// 1 GB = 1e9 bytes. Diagnostics (round trip subtracted, UCX lanes, warnings) go to stderr;
+// FERRY_BENCH_VERBOSE=1 adds every timed transfer. Exit status 1 if a figure failed.
+//
+// Under MPI (mpirun/srun), the raw UCX floor (ucx_get_gigabytes) is measured first, with MPI
+// initialized by this program and before ferry::Init; then every rank calls ferry::Init with
+// head_cpus = 0, so that rank 0 only drives and every task runs on another rank. Ranks other
+// than 0 serve tasks inside ferry::Init and never return.
+#include <ferry/ferry.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if FERRY_BENCH_WITH_MPI
+#include <mpi.h>
+#endif
+#if FERRY_BENCH_WITH_MPI && FERRY_BENCH_WITH_UCX
+#include "bench/raw_ucx.h"
+#endif
+
+namespace {
+
+// ---- The remote functions -------------------------------------------------------------------
+
+void Empty() {}
+int64_t Pid() { return static_cast<int64_t>(getpid()); }
+// Takes the object by value: the runtime fetches it to this rank and decodes it before the
+// call. Returns its size and where it ran.
+std::pair<int64_t, int64_t> SizeOf(std::vector<uint8_t> v) {
+  return {static_cast<int64_t>(v.size()), static_cast<int64_t>(getpid())};
+}
+
+FERRY_REMOTE(Empty, Pid, SizeOf);
+
+// ---- Options and output ---------------------------------------------------------------------
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kMiB = size_t{1} << 20;
+
+struct Options {
+  bool quick = false;
+  std::string filter;  // empty: everything
+  // Derived from quick:
+  double trial_s = 0.5;   // length of one timed trial of a rate
+  double warmup_s = 0.2;  // untimed warm-up before the trials
+  int trials = 3;         // rate trials (median)
+  int bw_reps = 3;        // timed transfers (median), at most
+  double bw_budget_s = 10;  // timed seconds one bandwidth figure may take (rank_to_rank: 1.5x)
+  size_t big_bytes = 1024 * kMiB;  // every large transfer: put, memcpy, ucx_get, rank_to_rank
+};
+
+void Usage(FILE* f) {
+  std::fprintf(f,
+               "usage: ferry-bench [--filter REGEX] [--quick] [--ferry-<knob>=value ...]\n"
+               "  --filter REGEX  run only the figures whose name matches REGEX (their baselines\n"
+               "                  still run, so that ratios can be printed)\n"
+               "  --quick         short trials and 256 MiB transfers (about 15 s)\n"
+               "Launch under mpirun/srun for the multi-rank figures (rank_to_rank, ucx_get).\n"
+               "FERRY_BENCH_VERBOSE=1 prints every timed transfer on stderr.\n");
+}
+
+// Removes the bench's own flags from argv, leaving argv[0] and the --ferry-* flags for
+// ferry::Init. Exits with usage on anything else.
+Options ParseArgs(int& argc, char**& argv) {
+  Options o;
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") {
+      o.quick = true;
+    } else if (a == "--filter" && i + 1 < argc) {
+      o.filter = argv[++i];
+    } else if (a.rfind("--filter=", 0) == 0) {
+      o.filter = a.substr(9);
+    } else if (a == "--help" || a == "-h") {
+      Usage(stdout);
+      std::exit(0);
+    } else if (a.rfind("--ferry-", 0) == 0) {
+      argv[out++] = argv[i];
+      // "--ferry-name value": keep the value with its flag.
+      if (a.find('=') == std::string::npos && i + 1 < argc && std::strncmp(argv[i + 1], "--", 2) != 0)
+        argv[out++] = argv[++i];
+    } else {
+      std::fprintf(stderr, "ferry-bench: unknown argument '%s'\n", a.c_str());
+      Usage(stderr);
+      std::exit(2);
+    }
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  try {
+    std::regex check(o.filter, std::regex::extended);
+  } catch (const std::regex_error& e) {
+    std::fprintf(stderr, "ferry-bench: bad --filter '%s': %s\n", o.filter.c_str(), e.what());
+    std::exit(2);
+  }
+  if (o.quick) {
+    o.trial_s = 0.2;
+    o.warmup_s = 0.1;
+    o.trials = 3;
+    o.bw_reps = 3;
+    o.bw_budget_s = 3;
+    o.big_bytes = 256 * kMiB;
+  }
+  return o;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char b[8];
+          std::snprintf(b, sizeof(b), "\\u%04x", c);
+          o += b;
+        } else {
+          o += c;
+        }
+    }
+  }
+  return o + "\"";
+}
+
+std::string JsonNumber(double v, const char* unit) {
+  char b[64];
+  if (std::strcmp(unit, "per_s") == 0) {
+    std::snprintf(b, sizeof(b), "%.1f", v);
+  } else {
+    std::snprintf(b, sizeof(b), "%.4f", v);
+  }
+  return b;
+}
+
+// Which figure needs which baseline for its ratio line.
+const std::map<std::string, std::string>& Baselines() {
+  static const std::map<std::string, std::string> m = {
+      {"single_client_put_gigabytes", "memcpy_gigabytes"},
+      {"rank_to_rank_gigabytes", "ucx_get_gigabytes"},
+  };
+  return m;
+}
+
+class Report {
+ public:
+  Report(const Options& o, bool print, int ranks) : print_(print), ranks_(ranks) {
+    if (!o.filter.empty()) {  // checked by ParseArgs
+      filter_ = std::regex(o.filter, std::regex::extended);
+      has_filter_ = true;
+    }
+  }
+
+  // Whether `name` runs: it matches the filter, or it is the baseline of one that does.
+  bool Wants(const std::string& name) const {
+    if (Matches(name)) return true;
+    for (const auto& [fig, base] : Baselines())
+      if (base == name && Matches(fig)) return true;
+    return false;
+  }
+
+  void Figure(const std::string& name, double value, const char* unit) {
+    values_[name] = value;
+    Line("{\"name\": " + JsonString(name) + ", \"value\": " + JsonNumber(value, unit) +
+         ", \"unit\": " + JsonString(unit) + ", \"ranks\": " + std::to_string(ranks_) + "}");
+    auto b = Baselines().find(name);
+    if (b == Baselines().end()) return;
+    auto base = values_.find(b->second);
+    if (base == values_.end() || base->second <= 0) return;
+    Line("{\"name\": " + JsonString(name) + ", \"value\": " + JsonNumber(value / base->second, "ratio") +
+         ", \"unit\": \"ratio\", \"ratio_to\": " + JsonString(b->second) +
+         ", \"ranks\": " + std::to_string(ranks_) + "}");
+  }
+
+  void Skip(const std::string& name, const std::string& why) {
+    Line("{\"name\": " + JsonString(name) + ", \"skipped\": " + JsonString(why) + "}");
+  }
+
+  int ranks() const { return ranks_; }
+
+ private:
+  bool Matches(const std::string& name) const { return !has_filter_ || std::regex_search(name, filter_); }
+  void Line(const std::string& s) {
+    if (!print_) return;
+    std::fputs(s.c_str(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  }
+
+  bool print_;
+  int ranks_;
+  bool has_filter_ = false;
+  std::regex filter_;
+  std::map<std::string, double> values_;
+};
+
+// FERRY_BENCH_VERBOSE=1: every timed repetition on stderr.
+bool Verbose() {
+  static const bool v = [] {
+    const char* e = std::getenv("FERRY_BENCH_VERBOSE");
+    return e != nullptr && *e != '\0' && std::strcmp(e, "0") != 0;
+  }();
+  return v;
+}
+
+void Note(const std::string& s) {
+  std::fprintf(stderr, "ferry-bench: %s\n", s.c_str());
+  std::fflush(stderr);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  if (n == 0) return 0;
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// Runs `batch` (which does some operations and returns how many) for warmup_s untimed, then
+// `trials` times for at least trial_s each; returns the median rate in operations per second.
+double MeasureRate(const Options& o, const std::function<int64_t()>& batch) {
+  auto until = Clock::now() + std::chrono::duration<double>(o.warmup_s);
+  while (Clock::now() < until) batch();
+  std::vector<double> rates;
+  for (int t = 0; t < o.trials; ++t) {
+    int64_t ops = 0;
+    auto t0 = Clock::now();
+    auto t1 = t0;
+    do {
+      ops += batch();
+      t1 = Clock::now();
+    } while (Seconds(t0, t1) < o.trial_s);
+    rates.push_back(static_cast<double>(ops) / Seconds(t0, t1));
+  }
+  return Median(rates);
+}
+
+// Median bandwidth in GB/s of `once` (which returns the seconds of one transfer of `bytes`):
+// `warmups` untimed calls, then up to `reps` timed ones while they fit in `budget_s` seconds
+// (measured on the wall clock, including any untimed work inside `once`; at least one).
+double MeasureBandwidth(size_t bytes, int warmups, int reps, double budget_s,
+                        const std::function<double()>& once) {
+  for (int i = 0; i < warmups; ++i) once();
+  std::vector<double> bw;
+  auto start = Clock::now();
+  double longest = 0;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = Clock::now();
+    bw.push_back(static_cast<double>(bytes) / once() / 1e9);
+    longest = std::max(longest, Seconds(t0, Clock::now()));
+    if (Seconds(start, Clock::now()) + longest > budget_s) break;
+  }
+  return Median(bw);
+}
+
+// Pattern-filled, resident source data for the large transfers.
+std::vector<uint8_t> BigVector(size_t bytes) {
+  std::vector<uint8_t> v(bytes);
+  for (size_t i = 0; i < bytes; i += 4096) v[i] = static_cast<uint8_t>(i >> 12);
+  return v;
+}
+
+// ---- The benchmarks (driver side) -----------------------------------------------------------
+
+// Tasks must run on other ranks than the driver when there are several: say so if not.
+void CheckPlacement(int ranks) {
+  if (ranks < 2) return;
+  std::vector<ferry::ObjectRef<int64_t>> refs;
+  for (int i = 0; i < 16; ++i) refs.push_back(ferry::Task(Pid).Remote());
+  int on_driver = 0;
+  for (const auto& p : ferry::Get(refs))
+    if (*p == Pid()) ++on_driver;
+  if (on_driver > 0)
+    Note("warning: " + std::to_string(on_driver) +
+         " of 16 tasks ran on the driver (rank 0); the task figures include local execution");
+}
+
+void TasksSync(const Options& o, Report& r) {
+  // Ray: ray.get(small_value.remote()), one at a time.
+  double rate = MeasureRate(o, [] {
+    for (int i = 0; i < 100; ++i) ferry::Get(ferry::Task(Empty).Remote());
+    return int64_t{100};
+  });
+  r.Figure("single_client_tasks_sync", rate, "per_s");
+}
+
+void TasksAsync(const Options& o, Report& r) {
+  // Ray: ray.get([small_value.remote() for _ in range(1000)]).
+  const int n = 1000;
+  std::vector<ferry::ObjectRef<void>> refs;
+  refs.reserve(n);
+  double rate = MeasureRate(o, [&] {
+    refs.clear();
+    for (int i = 0; i < n; ++i) refs.push_back(ferry::Task(Empty).Remote());
+    ferry::Get(refs);
+    return int64_t{n};
+  });
+  r.Figure("single_client_tasks_async", rate, "per_s");
+}
+
+void PutCalls(const Options& o, Report& r) {
+  // Ray: ray.put(0), the reference dropped at once.
+  double rate = MeasureRate(o, [] {
+    for (int i = 0; i < 1000; ++i) ferry::Put(i);
+    return int64_t{1000};
+  });
+  r.Figure("single_client_put_calls", rate, "per_s");
+}
+
+void GetCalls(const Options& o, Report& r) {
+  // Ray: value = ray.put(0) once, then ray.get(value) repeated.
+  auto ref = ferry::Put(0);
+  ferry::Get(ref);
+  int64_t sink = 0;
+  double rate = MeasureRate(o, [&] {
+    for (int i = 0; i < 1000; ++i) sink += *ferry::Get(ref);
+    return int64_t{1000};
+  });
+  if (sink != 0) Note("odd: Get of Put(0) returned non-zero");
+  r.Figure("single_client_get_calls", rate, "per_s");
+}
+
+void MemcpyGigabytes(const Options& o, Report& r, const std::vector<uint8_t>& src) {
+  // The floor for Put: one memcpy into memory that is already resident.
+  std::vector<uint8_t> dst(src.size(), 1);
+  double bw = MeasureBandwidth(src.size(), 1, 5, o.bw_budget_s, [&] {
+    auto t0 = Clock::now();
+    std::memcpy(dst.data(), src.data(), src.size());
+    auto t1 = Clock::now();
+    return Seconds(t0, t1);
+  });
+  if (dst[src.size() - 4096] != src[src.size() - 4096]) Note("odd: memcpy did not copy");
+  r.Figure("memcpy_gigabytes", bw, "GB_per_s");
+}
+
+void PutGigabytes(const Options& o, Report& r, const std::vector<uint8_t>& src) {
+  // Put, timed until the object is stored and ready (Wait); the reference is dropped untimed.
+  double bw = MeasureBandwidth(src.size(), 1, o.bw_reps, o.bw_budget_s, [&] {
+    auto t0 = Clock::now();
+    auto ref = ferry::Put(src);
+    std::vector<ferry::ObjectRef<std::vector<uint8_t>>> one{ref};
+    ferry::Wait(one, 1, -1);
+    auto t1 = Clock::now();
+    return Seconds(t0, t1);
+  });
+  r.Figure("single_client_put_gigabytes", bw, "GB_per_s");
+}
+
+void RankToRank(const Options& o, Report& r, const std::vector<uint8_t>& src) {
+  // The driver puts the object (untimed); a task on another rank takes it as an argument and
+  // returns its size. The time of that task minus the median empty-task round trip is the
+  // time to move (and decode) the object. Every repetition puts a fresh object, so no copy
+  // left on the worker by an earlier repetition can serve it.
+  std::vector<double> rtts;
+  for (int i = 0; i < 200; ++i) {
+    auto t0 = Clock::now();
+    ferry::Get(ferry::Task(Pid).Remote());
+    rtts.push_back(Seconds(t0, Clock::now()));
+  }
+  const double rtt = Median(rtts);
+  const int64_t driver = Pid();
+  int on_driver = 0;
+  bool wrong_size = false;
+  // Warm the path (connection, remote key, executor) with a small object, not a full-size one:
+  // a 1 GiB transfer can take seconds here.
+  {
+    std::vector<uint8_t> small(std::min(src.size(), 16 * kMiB), 7);
+    auto w = ferry::Get(ferry::Task(SizeOf).Remote(ferry::Put(small)));
+    if (w->first != static_cast<int64_t>(small.size())) wrong_size = true;
+  }
+  double bw = MeasureBandwidth(src.size(), 0, o.bw_reps, 1.5 * o.bw_budget_s, [&] {
+    auto ref = ferry::Put(src);
+    std::vector<ferry::ObjectRef<std::vector<uint8_t>>> one{ref};
+    ferry::Wait(one, 1, -1);
+    auto t0 = Clock::now();
+    auto res = ferry::Get(ferry::Task(SizeOf).Remote(ref));
+    double sec = Seconds(t0, Clock::now()) - rtt;
+    if (Verbose()) {
+      char b[160];
+      std::snprintf(b, sizeof(b), "rank_to_rank: %zu MiB in %.3f s on pid %lld", src.size() / kMiB, sec,
+                    static_cast<long long>(res->second));
+      Note(b);
+    }
+    if (res->first != static_cast<int64_t>(src.size())) wrong_size = true;
+    if (res->second == driver) ++on_driver;
+    return std::max(sec, 1e-9);
+  });
+  if (wrong_size) Note("odd: the task saw an object of the wrong size");
+  if (on_driver > 0) Note("warning: rank_to_rank: the task ran on the driver " + std::to_string(on_driver) + " times");
+  char b[128];
+  std::snprintf(b, sizeof(b), "rank_to_rank: empty-task round trip %.1f us subtracted", rtt * 1e6);
+  Note(b);
+  r.Figure("rank_to_rank_gigabytes", bw, "GB_per_s");
+}
+
+bool LaunchedByMpi() {
+  if (const char* b = std::getenv("FERRY_BOOTSTRAP")) {
+    if (std::strcmp(b, "local") == 0) return false;
+    if (std::strcmp(b, "mpi") == 0) return true;
+  }
+  for (const char* n : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    const char* v = std::getenv(n);
+    if (v != nullptr && std::atoi(v) > 0) return true;
+  }
+  return std::getenv("PMIX_RANK") != nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt = ParseArgs(argc, argv);
+  const bool under_mpi = LaunchedByMpi();
+  int rank = 0, size = 1;
+#if FERRY_BENCH_WITH_MPI
+  if (under_mpi) {
+    int provided = 0;
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+      Note("MPI_Init_thread failed");
+      return 1;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+  }
+#else
+  if (under_mpi) Note("launched under MPI, but this ferry-bench was built without MPI");
+#endif
+  Report report(opt, rank == 0, size);
+
+  // 1. The raw UCX floor, before ferry exists (every rank takes part).
+  if (report.Wants("ucx_get_gigabytes")) {
+    if (!under_mpi || size < 2) {
+      report.Skip("ucx_get_gigabytes", "needs at least 2 MPI ranks (run under mpirun)");
+    } else {
+#if FERRY_BENCH_WITH_MPI && FERRY_BENCH_WITH_UCX
+      auto res = ferry_bench::MeasureUcxGet(opt.big_bytes, 1, 5, opt.bw_budget_s);
+      if (res.ok) {
+        report.Figure("ucx_get_gigabytes", res.gb_per_s, "GB_per_s");
+        if (rank == 0) {
+          char b[256];
+          std::snprintf(b, sizeof(b), "ucx_get: %zu MiB, best %.2f GB/s, get lanes: %s", opt.big_bytes / kMiB,
+                        res.best_gb_per_s, res.transports.empty() ? "?" : res.transports.c_str());
+          Note(b);
+        }
+      } else {
+        report.Skip("ucx_get_gigabytes", "raw UCX failed: " + res.error);
+      }
+#elif FERRY_BENCH_WITH_MPI
+      report.Skip("ucx_get_gigabytes", "ferry-bench built without UCX");
+#else
+      report.Skip("ucx_get_gigabytes", "ferry-bench built without MPI");
+#endif
+    }
+  }
+
+  // 2. ferry. Under MPI with several ranks the head offers no CPUs: tasks run elsewhere.
+  ferry::Config config;
+  if (under_mpi && size >= 2) config.head_cpus = 0;
+  // A worker fetching a 1 GiB argument can keep its event loop busy for several seconds on a
+  // slow machine (the whole get runs inside UCX progress), long enough for the default
+  // heartbeat timeout (5 s) to declare a live head dead. The bench measures bandwidth, not
+  // failure detection: give it room (FERRY_HEARTBEAT_TIMEOUT_MS still overrides).
+  config.heartbeat_timeout_ms = std::max(config.heartbeat_timeout_ms, 60000);
+  ferry::Init(config, argc, argv);  // ranks other than 0 serve here and never return
+
+  // A figure that fails prints a "skipped" line with the error; the others still run, and
+  // the exit status says that something failed.
+  int failures = 0;
+  auto run = [&](const char* name, const std::function<void()>& body) {
+    if (!report.Wants(name)) return;
+    try {
+      body();
+    } catch (const std::exception& e) {
+      ++failures;
+      report.Skip(name, std::string("failed: ") + e.what());
+    }
+  };
+  try {
+    CheckPlacement(size);
+  } catch (const std::exception& e) {
+    ++failures;
+    Note(std::string("placement check failed: ") + e.what());
+  }
+  run("single_client_tasks_sync", [&] { TasksSync(opt, report); });
+  run("single_client_tasks_async", [&] { TasksAsync(opt, report); });
+  run("single_client_put_calls", [&] { PutCalls(opt, report); });
+  run("single_client_get_calls", [&] { GetCalls(opt, report); });
+
+  const bool want_memcpy = report.Wants("memcpy_gigabytes");
+  const bool want_put = report.Wants("single_client_put_gigabytes");
+  const bool want_r2r = report.Wants("rank_to_rank_gigabytes");
+  if (want_memcpy || want_put || (want_r2r && size >= 2)) {
+    std::vector<uint8_t> src = BigVector(opt.big_bytes);
+    run("memcpy_gigabytes", [&] { MemcpyGigabytes(opt, report, src); });
+    run("single_client_put_gigabytes", [&] { PutGigabytes(opt, report, src); });
+    if (size >= 2) run("rank_to_rank_gigabytes", [&] { RankToRank(opt, report, src); });
+  }
+  if (want_r2r && size < 2) report.Skip("rank_to_rank_gigabytes", "needs at least 2 ranks (run under mpirun)");
+
+  ferry::Shutdown();
+#if FERRY_BENCH_WITH_MPI
+  // Shutdown finalizes MPI only with several ranks; this program initialized it in any case.
+  if (under_mpi) {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+#endif
+  return failures == 0 ? 0 : 1;
+}
