@@ -96,10 +96,13 @@ void AtExit() {
   }
 }
 
-[[noreturn]] void FailInit(const std::string& what, int code) {
+// Ends a process whose Init failed. When every rank failed alike they all end cleanly;
+// otherwise the job is aborted, since the other ranks would wait for this one forever.
+[[noreturn]] void FailInit(const std::string& what, int code, bool every_rank_fails) {
   std::fprintf(stderr, "ferry: %s\n", what.c_str());
   std::fflush(stderr);
   if (g_boot && g_boot->Size() > 1) {
+    if (!every_rank_fails) g_boot->Abort(code);
     g_boot->Finalize();
   }
   std::exit(code);
@@ -123,13 +126,15 @@ void Init(const Config& base, int& argc, char**& argv) {
   if (g_runtime) throw RuntimeError("ferry::Init called twice without Shutdown");
   if (!g_boot) {
     auto boot = launch::CreateBootstrapper(config.bootstrap);
-    if (!boot.ok()) FailInit("bootstrap failed: " + boot.status().ToString(), 1);
+    if (!boot.ok()) FailInit("bootstrap failed: " + boot.status().ToString(), 1, true);
     g_boot = std::move(boot).value();
   }
-  auto rt = api::Runtime::Start(config, g_boot.get());
+  bool every_rank_fails = false;
+  auto rt = api::Runtime::Start(config, g_boot.get(), &every_rank_fails);
   if (!rt.ok()) {
     lock.unlock();
-    FailInit("rank " + std::to_string(g_boot->Rank()) + ": " + rt.status().message(), 1);
+    FailInit("rank " + std::to_string(g_boot->Rank()) + ": " + rt.status().message(), 1,
+             every_rank_fails);
   }
   g_runtime = std::shared_ptr<api::Runtime>(std::move(rt).value());
   g_epoch.fetch_add(1);

@@ -61,13 +61,15 @@ constexpr uint16_t Type(wire::MsgType t) { return static_cast<uint16_t>(t); }
 
 }  // namespace
 
-Result<std::unique_ptr<Runtime>> Runtime::Start(const Config& config, launch::Bootstrapper* boot) {
+Result<std::unique_ptr<Runtime>> Runtime::Start(const Config& config, launch::Bootstrapper* boot,
+                                                bool* every_rank_fails) {
+  *every_rank_fails = false;
   std::unique_ptr<Runtime> rt(new Runtime());
-  FERRY_RETURN_IF_ERROR(rt->Init(config, boot));
+  FERRY_RETURN_IF_ERROR(rt->Init(config, boot, every_rank_fails));
   return rt;
 }
 
-Status Runtime::Init(const Config& config, launch::Bootstrapper* boot) {
+Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* every_rank_fails) {
   config_ = config;
   boot_ = boot;
   const uint32_t rank = boot->Rank();
@@ -97,6 +99,7 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot) {
   // Same-binary check: every rank sees every hash, so every rank reports a mismatch.
   for (const launch::PeerInfo& p : topo.peers) {
     if (p.function_hash != mine.function_hash) {
+      *every_rank_fails = true;
       return FailedPreconditionError(
           "rank " + std::to_string(rank) + " (" + mine.hostname + ") and rank " +
           std::to_string(p.rank) + " (" + p.hostname + ") registered different functions (" +

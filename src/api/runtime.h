@@ -24,8 +24,12 @@ namespace ferry::api {
 
 class Runtime {
  public:
-  // Bootstraps this rank with `boot` (kept by the caller across Init cycles).
-  static Result<std::unique_ptr<Runtime>> Start(const Config& config, launch::Bootstrapper* boot);
+  // Bootstraps this rank with `boot` (kept by the caller across Init cycles). On failure,
+  // `*every_rank_fails` tells whether every rank reached the same verdict (a function-table
+  // mismatch, seen by all after the exchange) so that they may end together cleanly; if not,
+  // the caller must abort the whole job, or the other ranks would wait forever.
+  static Result<std::unique_ptr<Runtime>> Start(const Config& config, launch::Bootstrapper* boot,
+                                                bool* every_rank_fails);
   ~Runtime();
 
   bool is_head() const { return self_ == NodeId(0); }
@@ -44,7 +48,7 @@ class Runtime {
 
  private:
   Runtime() = default;
-  Status Init(const Config& config, launch::Bootstrapper* boot);
+  Status Init(const Config& config, launch::Bootstrapper* boot, bool* every_rank_fails);
   void RegisterHandlers();
   void OnPeerError(NodeId peer, const Status& why);
   void StopLocal();
