@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ferry quick start for a fresh Debian 12 machine (run as root, or as a user with sudo).
-#   ./quickstart.sh demo [ARGS...]  install what is missing, build, run examples/heat_sweep
+#   ./quickstart.sh demo [ARGS...]  install what is missing, build, run the heat-diffusion sweep
 #   ./quickstart.sh test            install what is missing, build, run every test (ctest)
 #   ./quickstart.sh asan | tsan     the same under ASan+UBSan / TSan (unit and mpi tests)
 # Safe to run again: it installs only missing packages and rebuilds incrementally.
@@ -57,7 +57,7 @@ case "$mode" in
   demo)
     install_missing_packages
     build default
-    exec build/examples/heat_sweep "$@"
+    exec build/examples/ferry-heat-sweep "$@"
     ;;
   test)
     install_missing_packages
