@@ -171,3 +171,56 @@ TEST(ApiLifecycle, InitTwiceThrows) {
 }
 
 }  // namespace
+
+namespace {
+
+// Polls the local stats until `pred` holds or 10 s pass.
+template <typename Pred>
+bool EventuallyStats(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred(ferry::internal::GetLocalStats())) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+TEST_F(Api, DroppedRefsFreeOwnerEntriesAndStoreCopies) {
+  auto base = ferry::internal::GetLocalStats();
+  {
+    std::vector<ferry::ObjectRef<double>> sums;
+    for (int i = 0; i < 50; ++i) {
+      auto big = ferry::Task(MakeVector).Remote(100000);  // 800 KB: kept in the store
+      sums.push_back(ferry::Task(SumDoubles).Remote(big));
+    }
+    auto put = ferry::Put(std::vector<double>(200000, 1.0));
+    for (auto& s : ferry::Get(sums)) EXPECT_DOUBLE_EQ(*s, 50000.0);
+    auto during = ferry::internal::GetLocalStats();
+    EXPECT_GE(during.store_objects, base.store_objects + 1);  // at least the Put is stored
+    EXPECT_GE(during.owned_objects, base.owned_objects + 51);
+  }
+  // Every handle is gone: the owner forgets the objects and the store drops every copy.
+  EXPECT_TRUE(EventuallyStats([&](const ferry::internal::LocalStats& s) {
+    return s.owned_objects == base.owned_objects && s.store_objects == base.store_objects &&
+           s.store_bytes == base.store_bytes && s.pending_tasks == 0;
+  }));
+  auto after = ferry::internal::GetLocalStats();
+  EXPECT_EQ(after.store_bytes, base.store_bytes);
+  EXPECT_EQ(after.owned_objects, base.owned_objects);
+}
+
+TEST_F(Api, AnArgumentStaysAliveWhileATaskNeedsIt) {
+  // Both CPUs busy, so the consumer can only start after the producer's handle is gone.
+  auto slow_dep = ferry::Task(Sleepy).Remote(200);
+  auto slow_dep2 = ferry::Task(Sleepy).Remote(200);
+  ferry::ObjectRef<double> sum;
+  {
+    auto big = ferry::Put(std::vector<double>(100000, 2.0));
+    sum = ferry::Task(SumDoubles).Remote(big);  // big's handle dies before the task runs
+  }
+  EXPECT_DOUBLE_EQ(*ferry::Get(sum), 200000.0);
+  EXPECT_EQ(*ferry::Get(slow_dep), 200);
+  EXPECT_EQ(*ferry::Get(slow_dep2), 200);
+}
+
+}  // namespace

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 #include <shared_mutex>
 
@@ -291,6 +292,22 @@ std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready
 }
 
 bool IsInitialized() { return ferry::IsInitialized(); }
+
+LocalStats GetLocalStats() {
+  auto rt = Current();
+  std::promise<LocalStats> p;
+  rt->loop()->Post([&p, rt = rt.get()] {
+    LocalStats s;
+    core::CoreStats c = rt->core()->stats();
+    s.owned_objects = c.owned_objects;
+    s.pending_tasks = c.pending_tasks;
+    store::StoreStats st = rt->store()->stats();
+    s.store_objects = st.objects;
+    s.store_bytes = st.bytes;
+    p.set_value(s);
+  });
+  return p.get_future().get();
+}
 
 }  // namespace internal
 }  // namespace ferry

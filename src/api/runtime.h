@@ -37,6 +37,7 @@ class Runtime {
   EventLoop* loop() { return loop_.get(); }
   core::CoreWorker* core() { return core_.get(); }
   raylet::Raylet* raylet() { return raylet_.get(); }
+  store::ObjectStore* store() { return store_.get(); }
   const std::string& session_dir() const { return session_dir_; }
   size_t num_nodes() const { return nodes_; }
 

@@ -54,4 +54,13 @@ std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready
 std::shared_ptr<RefHandle> AdoptRef(const ObjectId& id);
 bool IsInitialized();
 
+// What this process holds right now (the stats API of the object-store work will replace it).
+struct LocalStats {
+  size_t owned_objects = 0;  // objects this process owns (pending or ready)
+  size_t pending_tasks = 0;  // tasks it submitted that have not completed
+  size_t store_objects = 0;  // objects in this rank's store (primary and cached copies)
+  size_t store_bytes = 0;
+};
+LocalStats GetLocalStats();
+
 }  // namespace ferry::internal
