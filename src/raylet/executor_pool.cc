@@ -34,7 +34,9 @@ void ExecutorPool::Run(std::vector<std::function<void()>> fns) {
       ++idle_;
       threads_.emplace_back([this] { Loop(); });
     }
-    wake = std::min(sleeping_, work_.size());
+    // A polling thread takes one item without being woken; wake sleepers for the rest.
+    size_t unclaimed = work_.size() - (spinner_ && !work_.empty() ? 1 : 0);
+    wake = std::min(sleeping_, unclaimed);
   }
   for (size_t i = 0; i < wake; ++i) cv_.notify_one();
 }
