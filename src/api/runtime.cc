@@ -80,7 +80,6 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   std::string transport_name = config.transport;
   if (transport_name == "auto") transport_name = nodes_ > 1 ? "ucx" : "inproc";
   FERRY_ASSIGN_OR_RETURN(transport_, transport::CreateTransport(transport_name, {rank, config.ucx_peer_errors != 0}));
-  FERRY_ASSIGN_OR_RETURN(loop_, EventLoop::Create(std::chrono::microseconds(config.spin_us)));
 
   double cpus = config.num_cpus >= 0 ? config.num_cpus : AvailableCpus();
   if (rank == 0 && config.head_cpus >= 0) cpus = config.head_cpus;
@@ -109,6 +108,16 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
     }
   }
 
+  // Polling pays only while every polling thread (a loop and an executor per rank) has a core
+  // of its own; on an oversubscribed host it steals the cores the work needs.
+  size_t local_ranks = 0;
+  for (const launch::PeerInfo& p : topo.peers) local_ranks += p.hostname == mine.hostname;
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  const int auto_spin = 2 * static_cast<long>(local_ranks) <= cores ? 20 : 0;
+  const int spin_us = config.spin_us >= 0 ? config.spin_us : auto_spin;
+  const int executor_spin_us = config.executor_spin_us >= 0 ? config.executor_spin_us : auto_spin;
+  FERRY_ASSIGN_OR_RETURN(loop_, EventLoop::Create(std::chrono::microseconds(spin_us)));
+
   session_dir_ = config.session_dir;
   if (session_dir_.empty()) {
     const char* tmp = std::getenv("TMPDIR");
@@ -118,14 +127,16 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   log::SetSink(session_dir_ + "/logs/rank-" + std::to_string(rank) + ".log", "rank " + std::to_string(rank));
   FERRY_LOG(INFO) << "rank " << rank << " of " << nodes_ << " on " << mine.hostname << ", pid "
                   << mine.pid << ", " << cpus << " CPUs, transport " << transport_->Name()
-                  << ", session " << session_dir_;
+                  << ", session " << session_dir_ << ", " << local_ranks << " rank(s) on "
+                  << cores << " cores of this host: polling " << spin_us << " us (loop), "
+                  << executor_spin_us << " us (executors)";
 
   messenger_ = std::make_unique<transport::Messenger>(loop_.get(), transport_.get(), self_);
   store_ = std::make_unique<store::ObjectStore>(transport_.get());
   objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(), store_.get());
   raylet_ = std::make_unique<raylet::Raylet>(
       raylet::RayletOptions{self_, cpus, config.inline_threshold_bytes, config.max_batch,
-                            config.executor_spin_us}, loop_.get(),
+                            executor_spin_us}, loop_.get(),
       messenger_.get(), objects_.get(), store_.get());
   core_ = std::make_unique<core::CoreWorker>(
       core::CoreOptions{self_, config.inline_threshold_bytes, config.max_batch}, loop_.get(),

@@ -43,7 +43,9 @@ Raylet::Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* mes
       messenger_(messenger),
       objects_(objects),
       store_(store),
-      pool_(std::make_unique<ExecutorPool>(static_cast<size_t>(std::max(1.0, std::ceil(options.cpus))),
+      // No CPUs (a driver-only head): no idle executor polling for work that never comes;
+      // threads start on demand if zero-CPU tasks arrive.
+      pool_(std::make_unique<ExecutorPool>(static_cast<size_t>(std::max(0.0, std::ceil(options.cpus))),
                                            std::chrono::microseconds(options.executor_spin_us))) {}
 
 Raylet::~Raylet() { Stop(); }

@@ -16,9 +16,12 @@ FERRY_CONFIG(int64_t, inline_threshold_bytes, 65536,
              "results up to this size travel inline to the owner; larger ones stay in the store")
 FERRY_CONFIG(int, ucx_peer_errors, 0,
              "1: UCX endpoints detect peer failure (UCX then avoids shared memory and CMA)")
-FERRY_CONFIG(int, spin_us, 20, "event loop: microseconds to poll before sleeping on the fd")
-FERRY_CONFIG(int, executor_spin_us, 20,
-             "an idle executor thread polls this long for new tasks before sleeping")
+FERRY_CONFIG(int, spin_us, -1,
+             "event loop: microseconds to poll before sleeping on its fds; -1: 20, or 0 when "
+             "the ranks on this host outnumber half its cores (polling would steal them)")
+FERRY_CONFIG(int, executor_spin_us, -1,
+             "an idle executor thread polls this long for new tasks before sleeping; -1: as "
+             "spin_us's automatic choice")
 FERRY_CONFIG(int, get_spin_us, 0,
              "a caller of Get/Wait polls this long for the result before sleeping")
 FERRY_CONFIG(int, heartbeat_period_ms, 500, "period of head-to-worker heartbeats")
