@@ -127,6 +127,10 @@ void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
     return;
   }
   for (wire::TaskResult& r : results) {
+    // An inline value decoded as a slice would keep the whole batch message alive for as long
+    // as the object lives; values that are not most of the message get their own copy.
+    if (r.value.kind == wire::ObjectValue::Kind::kInline && r.value.data.size() * 2 < msg.size())
+      r.value.data = Buffer::CopyOf(r.value.data.data(), r.value.data.size());
     auto pit = pending_.find(r.task);
     if (pit == pending_.end()) {
       FERRY_LOG(WARNING) << "completion of unknown task " << r.task << " from " << from << " ignored";
@@ -160,7 +164,14 @@ void CoreWorker::SetReady(const ObjectId& id, wire::ObjectValue value) {
   Owned& obj = it->second;
   obj.ready = true;
   obj.value = std::move(value);
-  if (obj.value.kind == wire::ObjectValue::Kind::kLocation) AddCopy(obj, obj.value.location.node);
+  if (obj.value.kind == wire::ObjectValue::Kind::kLocation) {
+    AddCopy(obj, obj.value.location.node);
+  } else {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    ready_[id] = obj.value.kind == wire::ObjectValue::Kind::kInline
+                     ? Resolved::Value(obj.value.data)
+                     : Resolved{false, {}, obj.value.error};
+  }
   auto waiters = std::move(obj.remote_waiters);
   for (auto& [node, req] : waiters) ReplyObjectInfo(node, req, id, obj);
   auto cbs = std::move(obj.on_ready);
@@ -245,6 +256,10 @@ void CoreWorker::MaybeFree(const ObjectId& id) {
   if (it == owned_.end()) return;
   Owned& obj = it->second;
   if (obj.local_refs > 0 || obj.task_refs > 0 || obj.producing || !obj.remote_waiters.empty()) return;
+  if (obj.value.kind != wire::ObjectValue::Kind::kLocation) {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    ready_.erase(id);
+  }
   for (NodeId node : obj.copies) {
     if (node == options_.self) {
       store_->Erase(id);
@@ -253,6 +268,14 @@ void CoreWorker::MaybeFree(const ObjectId& id) {
     }
   }
   owned_.erase(it);
+}
+
+std::optional<Resolved> CoreWorker::TryGetReady(const ObjectId& id) const {
+  if (id.owner() != options_.self) return std::nullopt;
+  std::lock_guard<std::mutex> lock(ready_mu_);
+  auto it = ready_.find(id);
+  if (it == ready_.end()) return std::nullopt;
+  return it->second;
 }
 
 void CoreWorker::OnNodeDead(NodeId node) {
@@ -288,6 +311,8 @@ void CoreWorker::OnNodeDead(NodeId node) {
       obj.value.kind = wire::ObjectValue::Kind::kError;
       obj.value.error = {wire::ErrorKind::kObjectLost,
                          "object " + id.ToString() + " was lost with " + node.ToString()};
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      ready_[id] = Resolved{false, {}, obj.value.error};
     }
   }
   objects_->OnNodeDead(node);

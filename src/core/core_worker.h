@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -67,6 +69,10 @@ class CoreWorker {
 
   CoreStats stats() const { return {owned_.size(), pending_.size()}; }
 
+  // Thread-safe. The value of an owned object that is ready and small enough to live inline
+  // (or its error), without a trip through the loop; nothing if it is not (yet) known here.
+  std::optional<Resolved> TryGetReady(const ObjectId& id) const;
+
  private:
   struct Owned {
     bool ready = false;
@@ -111,6 +117,11 @@ class CoreWorker {
   bool warned_infeasible_ = false;
   std::unordered_map<NodeId, std::vector<wire::TaskSpec>> outgoing_;
   bool flush_posted_ = false;
+
+  // The owner's memory store: a thread-safe copy of every ready inline (or failed) owned
+  // object, so Get on the driver or a task needs no loop round trip. Written on the loop.
+  mutable std::mutex ready_mu_;
+  std::unordered_map<ObjectId, Resolved> ready_;  // Guarded by ready_mu_.
 };
 
 }  // namespace ferry::core
