@@ -67,10 +67,10 @@ struct Options {
   bool quick = false;
   std::string filter;  // empty: everything
   // Derived from quick:
-  double trial_s = 0.5;   // length of one timed trial of a rate
-  double warmup_s = 0.2;  // untimed warm-up before the trials
-  int trials = 3;         // rate trials (median)
-  int bw_reps = 3;        // timed transfers (median), at most
+  double trial_s = 0.5;     // length of one timed trial of a rate
+  double warmup_s = 0.2;    // untimed warm-up before the trials
+  int trials = 3;           // rate trials (median)
+  int bw_reps = 3;          // timed transfers (median), at most
   double bw_budget_s = 10;  // timed seconds one bandwidth figure may take (rank_to_rank: 1.5x)
   size_t big_bytes = 1024 * kMiB;  // every large transfer: put, memcpy, ucx_get, rank_to_rank
 };
@@ -104,7 +104,8 @@ Options ParseArgs(int& argc, char**& argv) {
     } else if (a.rfind("--ferry-", 0) == 0) {
       argv[out++] = argv[i];
       // "--ferry-name value": keep the value with its flag.
-      if (a.find('=') == std::string::npos && i + 1 < argc && std::strncmp(argv[i + 1], "--", 2) != 0)
+      if (a.find('=') == std::string::npos && i + 1 < argc &&
+          std::strncmp(argv[i + 1], "--", 2) != 0)
         argv[out++] = argv[++i];
     } else {
       std::fprintf(stderr, "ferry-bench: unknown argument '%s'\n", a.c_str());
@@ -135,10 +136,18 @@ std::string JsonString(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char b[8];
@@ -196,7 +205,8 @@ class Report {
     if (b == Baselines().end()) return;
     auto base = values_.find(b->second);
     if (base == values_.end() || base->second <= 0) return;
-    Line("{\"name\": " + JsonString(name) + ", \"value\": " + JsonNumber(value / base->second, "ratio") +
+    Line("{\"name\": " + JsonString(name) +
+         ", \"value\": " + JsonNumber(value / base->second, "ratio") +
          ", \"unit\": \"ratio\", \"ratio_to\": " + JsonString(b->second) +
          ", \"ranks\": " + std::to_string(ranks_) + "}");
   }
@@ -208,7 +218,9 @@ class Report {
   int ranks() const { return ranks_; }
 
  private:
-  bool Matches(const std::string& name) const { return !has_filter_ || std::regex_search(name, filter_); }
+  bool Matches(const std::string& name) const {
+    return !has_filter_ || std::regex_search(name, filter_);
+  }
   void Line(const std::string& s) {
     if (!print_) return;
     std::fputs(s.c_str(), stdout);
@@ -244,7 +256,9 @@ double Median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 // Runs `batch` (which does some operations and returns how many) for warmup_s untimed, then
 // `trials` times for at least trial_s each; returns the median rate in operations per second.
@@ -407,8 +421,8 @@ void RankToRank(const Options& o, Report& r, const std::vector<uint8_t>& src) {
     double sec = Seconds(t0, Clock::now()) - rtt;
     if (Verbose()) {
       char b[160];
-      std::snprintf(b, sizeof(b), "rank_to_rank: %zu MiB in %.3f s on pid %lld", src.size() / kMiB, sec,
-                    static_cast<long long>(res->second));
+      std::snprintf(b, sizeof(b), "rank_to_rank: %zu MiB in %.3f s on pid %lld", src.size() / kMiB,
+                    sec, static_cast<long long>(res->second));
       Note(b);
     }
     if (res->first != static_cast<int64_t>(src.size())) wrong_size = true;
@@ -416,7 +430,9 @@ void RankToRank(const Options& o, Report& r, const std::vector<uint8_t>& src) {
     return std::max(sec, 1e-9);
   });
   if (wrong_size) Note("odd: the task saw an object of the wrong size");
-  if (on_driver > 0) Note("warning: rank_to_rank: the task ran on the driver " + std::to_string(on_driver) + " times");
+  if (on_driver > 0)
+    Note("warning: rank_to_rank: the task ran on the driver " + std::to_string(on_driver) +
+         " times");
   char b[128];
   std::snprintf(b, sizeof(b), "rank_to_rank: empty-task round trip %.1f us subtracted", rtt * 1e6);
   Note(b);
@@ -467,8 +483,9 @@ int main(int argc, char** argv) {
         report.Figure("ucx_get_gigabytes", res.gb_per_s, "GB_per_s");
         if (rank == 0) {
           char b[256];
-          std::snprintf(b, sizeof(b), "ucx_get: %zu MiB, best %.2f GB/s, get lanes: %s", opt.big_bytes / kMiB,
-                        res.best_gb_per_s, res.transports.empty() ? "?" : res.transports.c_str());
+          std::snprintf(b, sizeof(b), "ucx_get: %zu MiB, best %.2f GB/s, get lanes: %s",
+                        opt.big_bytes / kMiB, res.best_gb_per_s,
+                        res.transports.empty() ? "?" : res.transports.c_str());
           Note(b);
         }
       } else {
@@ -524,7 +541,8 @@ int main(int argc, char** argv) {
     run("single_client_put_gigabytes", [&] { PutGigabytes(opt, report, src); });
     if (size >= 2) run("rank_to_rank_gigabytes", [&] { RankToRank(opt, report, src); });
   }
-  if (want_r2r && size < 2) report.Skip("rank_to_rank_gigabytes", "needs at least 2 ranks (run under mpirun)");
+  if (want_r2r && size < 2)
+    report.Skip("rank_to_rank_gigabytes", "needs at least 2 ranks (run under mpirun)");
 
   ferry::Shutdown();
 #if FERRY_BENCH_WITH_MPI

@@ -3,8 +3,8 @@
 
 #include <mpi.h>
 #include <sys/mman.h>
-#include <unistd.h>
 #include <ucp/api/ucp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -40,11 +40,12 @@ std::string AgreeOnError(int rank, int size, const std::string& mine) {
   std::vector<char> buf(kErrLen, 0);
   std::snprintf(buf.data(), kErrLen, "%s", mine.c_str());
   std::vector<char> all(kErrLen * static_cast<size_t>(size), 0);
-  MPI_Allgather(buf.data(), static_cast<int>(kErrLen), MPI_CHAR, all.data(), static_cast<int>(kErrLen),
-                MPI_CHAR, MPI_COMM_WORLD);
+  MPI_Allgather(buf.data(), static_cast<int>(kErrLen), MPI_CHAR, all.data(),
+                static_cast<int>(kErrLen), MPI_CHAR, MPI_COMM_WORLD);
   for (int r = 0; r < size; ++r) {
     const char* e = all.data() + static_cast<size_t>(r) * kErrLen;
-    if (e[0] != '\0') return "rank " + std::to_string(r) + ": " + std::string(e, strnlen(e, kErrLen));
+    if (e[0] != '\0')
+      return "rank " + std::to_string(r) + ": " + std::string(e, strnlen(e, kErrLen));
   }
   return {};
 }
@@ -131,8 +132,8 @@ struct Side {
   ucp_mem_h memh = nullptr;
   void* rkey_buffer = nullptr;  // rank 0
   size_t rkey_len = 0;
-  ucp_ep_h ep = nullptr;        // rank 1 -> rank 0
-  ucp_rkey_h rkey = nullptr;    // rank 1
+  ucp_ep_h ep = nullptr;      // rank 1 -> rank 0
+  ucp_rkey_h rkey = nullptr;  // rank 1
 
   std::string Setup() {
     ucp_config_t* config = nullptr;
@@ -299,10 +300,12 @@ RawUcxResult MeasureUcxGet(size_t bytes, int warmups, int reps, double budget_s)
       }
       if (i >= warmups) gbps.push_back(static_cast<double>(bytes) / sec / 1e9);
       if (Verbose())
-        std::fprintf(stderr, "ucx_get %d: %.3f s, %.2f GB/s\n", i, sec, static_cast<double>(bytes) / sec / 1e9);
+        std::fprintf(stderr, "ucx_get %d: %.3f s, %.2f GB/s\n", i, sec,
+                     static_cast<double>(bytes) / sec / 1e9);
       if (i >= warmups) {
         longest = std::max(longest, sec);
-        if (std::chrono::duration<double>(Clock::now() - timed_start).count() + longest > budget_s) break;
+        if (std::chrono::duration<double>(Clock::now() - timed_start).count() + longest > budget_s)
+          break;
       }
     }
     if (err.empty()) res.transports = GetTransports(s.ep);

@@ -51,8 +51,8 @@ class MpiBootstrapper final : public Bootstrapper {
       total += lens[i];
     }
     std::vector<char> all(static_cast<size_t>(total));
-    rc = MPI_Allgatherv(blob.data(), len, MPI_BYTE, all.data(), lens.data(), displs.data(), MPI_BYTE,
-                        MPI_COMM_WORLD);
+    rc = MPI_Allgatherv(blob.data(), len, MPI_BYTE, all.data(), lens.data(), displs.data(),
+                        MPI_BYTE, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return UnavailableError("MPI_Allgatherv failed: " + MpiError(rc));
     Topology t;
     t.rank = rank_;
@@ -79,7 +79,8 @@ class MpiBootstrapper final : public Bootstrapper {
   }
 
  private:
-  MpiBootstrapper(int rank, int size) : rank_(static_cast<uint32_t>(rank)), size_(static_cast<uint32_t>(size)) {}
+  MpiBootstrapper(int rank, int size)
+      : rank_(static_cast<uint32_t>(rank)), size_(static_cast<uint32_t>(size)) {}
   const uint32_t rank_;
   const uint32_t size_;
 };

@@ -1,7 +1,6 @@
 // The public API in embedded mode (one process, no launcher).
-#include <gtest/gtest.h>
-
 #include <ferry/ferry.h>
+#include <gtest/gtest.h>
 
 #include <numeric>
 #include <stdexcept>
@@ -19,7 +18,9 @@ int Sleepy(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
 }
-int64_t SumVector(std::vector<int64_t> v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); }
+int64_t SumVector(std::vector<int64_t> v) {
+  return std::accumulate(v.begin(), v.end(), int64_t{0});
+}
 std::vector<double> MakeVector(int n) { return std::vector<double>(static_cast<size_t>(n), 0.5); }
 double SumDoubles(std::vector<double> v) { return std::accumulate(v.begin(), v.end(), 0.0); }
 int Fib(int n) {
@@ -33,7 +34,8 @@ double Scale(double x) { return 3 * x; }
 int NotRegistered(int x) { return x; }
 int GetInside(ferry::ObjectRef<int> ref) { return *ferry::Get(ref) + 1; }
 
-FERRY_REMOTE(Plus, Greet, Nothing, Fails, Sleepy, SumVector, MakeVector, SumDoubles, Fib, GetInside);
+FERRY_REMOTE(Plus, Greet, Nothing, Fails, Sleepy, SumVector, MakeVector, SumDoubles, Fib,
+             GetInside);
 FERRY_REMOTE(FERRY_FUNC(Scale, int), FERRY_FUNC(Scale, double));
 
 class Api : public ::testing::Test {

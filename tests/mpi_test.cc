@@ -1,9 +1,8 @@
 // Multi-rank behaviour, run under mpirun (see tests/CMakeLists.txt for -n and environment).
 // One cluster for the whole binary: rank 0 runs the tests, the other ranks serve in Init.
+#include <ferry/ferry.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
-
-#include <ferry/ferry.h>
 
 #include <cstdint>
 #include <numeric>
@@ -86,9 +85,9 @@ TEST(Mpi, PutOnDriverGetOnWorkers) {
 
 TEST(Mpi, LargeVectorRoundTripWithChecksums) {
   const uint64_t n = (256ull << 20) / sizeof(uint64_t);  // 256 MiB
-  auto produced = ferry::Task(Produce).Remote(n, 3);       // made on a worker
+  auto produced = ferry::Task(Produce).Remote(n, 3);     // made on a worker
   auto remote_sum = ferry::Task(Checksum).Remote(produced);
-  auto local = ferry::Get(produced);                       // fetched to the driver
+  auto local = ferry::Get(produced);  // fetched to the driver
   ASSERT_EQ(local->size(), n);
   EXPECT_EQ(LocalChecksum(*local), *ferry::Get(remote_sum));
   EXPECT_EQ(LocalChecksum(*local), LocalChecksum(Produce(n, 3)));

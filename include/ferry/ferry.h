@@ -73,7 +73,8 @@ std::shared_ptr<T> Get(const ObjectRef<T>& ref) {
 
 /// Gets many objects at once; the order of the results is the order of `refs`.
 template <typename T>
-std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs, int64_t timeout_ms = -1) {
+std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs,
+                                    int64_t timeout_ms = -1) {
   std::vector<ObjectId> ids;
   ids.reserve(refs.size());
   for (const auto& r : refs) {
@@ -112,7 +113,8 @@ WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_objects, int64
     if (r.IsNil()) throw std::invalid_argument("ferry::Wait: empty ObjectRef in the list");
     ids.push_back(r.ID());
   }
-  std::vector<bool> ready = internal::WaitObjects(ids, static_cast<size_t>(num_objects), timeout_ms);
+  std::vector<bool> ready =
+      internal::WaitObjects(ids, static_cast<size_t>(num_objects), timeout_ms);
   WaitResult<T> out;
   for (size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.unready).push_back(refs[i]);
   return out;
@@ -135,7 +137,8 @@ ArgSpec MakeArg(Arg&& arg) {
   } else if constexpr (std::is_same_v<A, P>) {
     spec.value = SerializeMove(std::forward<Arg>(arg));
   } else {
-    static_assert(std::is_convertible_v<Arg, P>, "argument is not convertible to the parameter type");
+    static_assert(std::is_convertible_v<Arg, P>,
+                  "argument is not convertible to the parameter type");
     spec.value = Serialize<P>(static_cast<P>(std::forward<Arg>(arg)));
   }
   return spec;
@@ -161,7 +164,8 @@ class TaskCaller {
   TaskCaller& SetResource(const std::string& name, double amount) {
     if (name.empty()) throw std::invalid_argument("ferry: SetResource: empty resource name");
     if (std::isnan(amount) || amount < 0 || std::isinf(amount))
-      throw std::invalid_argument("ferry: SetResource(\"" + name + "\"): amount must be a finite value >= 0");
+      throw std::invalid_argument("ferry: SetResource(\"" + name +
+                                  "\"): amount must be a finite value >= 0");
     options_.resources[name] = amount;
     return *this;
   }

@@ -23,7 +23,9 @@ class NodeId {
   friend constexpr auto operator<=>(const NodeId&, const NodeId&) = default;
 
   template <class Archive>
-  void serialize(Archive& ar, unsigned /*version*/) { ar & v_; }
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar& v_;
+  }
 
  private:
   static constexpr uint32_t kNil = 0xffffffffu;
@@ -48,15 +50,17 @@ struct ObjectId {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & task.owner;
-    ar & task.seq;
-    ar & index;
+    ar& task.owner;
+    ar& task.seq;
+    ar& index;
   }
 };
 
 inline std::ostream& operator<<(std::ostream& os, const NodeId& id) { return os << id.ToString(); }
 inline std::ostream& operator<<(std::ostream& os, const TaskId& id) { return os << id.ToString(); }
-inline std::ostream& operator<<(std::ostream& os, const ObjectId& id) { return os << id.ToString(); }
+inline std::ostream& operator<<(std::ostream& os, const ObjectId& id) {
+  return os << id.ToString();
+}
 
 inline std::string TaskId::ToString() const {
   return "task-" + std::to_string(owner.value()) + "-" + std::to_string(seq);
@@ -70,7 +74,9 @@ inline std::string ObjectId::ToString() const {
 
 template <>
 struct std::hash<ferry::NodeId> {
-  size_t operator()(const ferry::NodeId& id) const noexcept { return std::hash<uint32_t>()(id.value()); }
+  size_t operator()(const ferry::NodeId& id) const noexcept {
+    return std::hash<uint32_t>()(id.value());
+  }
 };
 template <>
 struct std::hash<ferry::TaskId> {

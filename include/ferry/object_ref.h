@@ -49,22 +49,22 @@ class ObjectRef {
   template <class Archive>
   void save(Archive& ar, unsigned /*version*/) const {
     bool nil = IsNil();
-    ar & nil;
+    ar& nil;
     if (!nil) {
       ObjectId id = ID();
-      ar & id;
+      ar& id;
     }
   }
   template <class Archive>
   void load(Archive& ar, unsigned /*version*/) {
     bool nil = true;
-    ar & nil;
+    ar& nil;
     if (nil) {
       h_.reset();
       return;
     }
     ObjectId id;
-    ar & id;
+    ar& id;
     h_ = internal::AdoptRef(id);
   }
   BOOST_SERIALIZATION_SPLIT_MEMBER()

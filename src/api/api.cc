@@ -20,9 +20,9 @@ namespace {
 using internal::Buffer;
 
 std::shared_mutex g_mu;
-std::shared_ptr<api::Runtime> g_runtime;          // Guarded by g_mu.
-std::atomic<uint64_t> g_epoch{0};                 // bumped at every Init
-std::unique_ptr<launch::Bootstrapper> g_boot;     // lives across Init cycles (MPI inits once)
+std::shared_ptr<api::Runtime> g_runtime;       // Guarded by g_mu.
+std::atomic<uint64_t> g_epoch{0};              // bumped at every Init
+std::unique_ptr<launch::Bootstrapper> g_boot;  // lives across Init cycles (MPI inits once)
 std::once_flag g_atexit_once;
 
 std::shared_ptr<api::Runtime> Current() {
@@ -33,11 +33,16 @@ std::shared_ptr<api::Runtime> Current() {
 
 [[noreturn]] void ThrowFor(const wire::ErrorInfo& e) {
   switch (e.kind) {
-    case wire::ErrorKind::kTaskError: throw TaskError(e.message);
-    case wire::ErrorKind::kFunctionNotFound: throw FunctionNotFoundError(e.message);
-    case wire::ErrorKind::kObjectLost: throw ObjectLostError(e.message);
-    case wire::ErrorKind::kOwnerDied: throw OwnerDiedError(e.message);
-    default: throw RuntimeError(e.message.empty() ? "ferry: internal error" : e.message);
+    case wire::ErrorKind::kTaskError:
+      throw TaskError(e.message);
+    case wire::ErrorKind::kFunctionNotFound:
+      throw FunctionNotFoundError(e.message);
+    case wire::ErrorKind::kObjectLost:
+      throw ObjectLostError(e.message);
+    case wire::ErrorKind::kOwnerDied:
+      throw OwnerDiedError(e.message);
+    default:
+      throw RuntimeError(e.message.empty() ? "ferry: internal error" : e.message);
   }
 }
 
@@ -262,8 +267,8 @@ std::vector<Buffer> GetObjects(const std::vector<ObjectId>& ids, int64_t timeout
     if (!WaitFor(*g, ids.size(), timeout_ms)) {
       std::lock_guard<std::mutex> lock(g->mu);
       throw TimeoutError("ferry::Get timed out after " + std::to_string(timeout_ms) + " ms with " +
-                         std::to_string(ids.size() - g->count.load()) + " of " + std::to_string(ids.size()) +
-                         " objects not ready");
+                         std::to_string(ids.size() - g->count.load()) + " of " +
+                         std::to_string(ids.size()) + " objects not ready");
     }
   }
   std::vector<Buffer> out;
@@ -280,7 +285,8 @@ Buffer GetObject(const ObjectId& id, int64_t timeout_ms) {
   return std::move(GetObjects({id}, timeout_ms).front());
 }
 
-std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready, int64_t timeout_ms) {
+std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready,
+                              int64_t timeout_ms) {
   auto rt = Current();
   auto g = std::make_shared<Gather>();
   g->ready.assign(ids.size(), false);

@@ -79,7 +79,8 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
 
   std::string transport_name = config.transport;
   if (transport_name == "auto") transport_name = nodes_ > 1 ? "ucx" : "inproc";
-  FERRY_ASSIGN_OR_RETURN(transport_, transport::CreateTransport(transport_name, {rank, config.ucx_peer_errors != 0}));
+  FERRY_ASSIGN_OR_RETURN(
+      transport_, transport::CreateTransport(transport_name, {rank, config.ucx_peer_errors != 0}));
 
   double cpus = config.num_cpus >= 0 ? config.num_cpus : AvailableCpus();
   if (rank == 0 && config.head_cpus >= 0) cpus = config.head_cpus;
@@ -121,23 +122,26 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   session_dir_ = config.session_dir;
   if (session_dir_.empty()) {
     const char* tmp = std::getenv("TMPDIR");
-    session_dir_ = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/ferry-session-" + topo.session_id;
+    session_dir_ =
+        std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/ferry-session-" + topo.session_id;
   }
   FERRY_RETURN_IF_ERROR(MakeDirs(session_dir_ + "/logs"));
-  log::SetSink(session_dir_ + "/logs/rank-" + std::to_string(rank) + ".log", "rank " + std::to_string(rank));
+  log::SetSink(session_dir_ + "/logs/rank-" + std::to_string(rank) + ".log",
+               "rank " + std::to_string(rank));
   FERRY_LOG(INFO) << "rank " << rank << " of " << nodes_ << " on " << mine.hostname << ", pid "
                   << mine.pid << ", " << cpus << " CPUs, transport " << transport_->Name()
-                  << ", session " << session_dir_ << ", " << local_ranks << " rank(s) on "
-                  << cores << " cores of this host: polling " << spin_us << " us (loop), "
+                  << ", session " << session_dir_ << ", " << local_ranks << " rank(s) on " << cores
+                  << " cores of this host: polling " << spin_us << " us (loop), "
                   << executor_spin_us << " us (executors)";
 
   messenger_ = std::make_unique<transport::Messenger>(loop_.get(), transport_.get(), self_);
   store_ = std::make_unique<store::ObjectStore>(transport_.get());
-  objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(), store_.get());
+  objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(),
+                                                     store_.get());
   raylet_ = std::make_unique<raylet::Raylet>(
       raylet::RayletOptions{self_, cpus, config.inline_threshold_bytes, config.max_batch,
-                            executor_spin_us}, loop_.get(),
-      messenger_.get(), objects_.get(), store_.get());
+                            executor_spin_us},
+      loop_.get(), messenger_.get(), objects_.get(), store_.get());
   core_ = std::make_unique<core::CoreWorker>(
       core::CoreOptions{self_, config.inline_threshold_bytes, config.max_batch}, loop_.get(),
       messenger_.get(), objects_.get(), store_.get());
@@ -179,16 +183,19 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
 
 void Runtime::RegisterHandlers() {
   using wire::MsgType;
-  messenger_->Register(Type(MsgType::kSubmitTasks),
-                       [this](NodeId from, const Buffer& m) { raylet_->HandleSubmitTasks(from, m); });
+  messenger_->Register(Type(MsgType::kSubmitTasks), [this](NodeId from, const Buffer& m) {
+    raylet_->HandleSubmitTasks(from, m);
+  });
   messenger_->Register(Type(MsgType::kTaskDone),
                        [this](NodeId from, const Buffer& m) { core_->HandleTaskDone(from, m); });
   messenger_->Register(Type(MsgType::kGetObject),
                        [this](NodeId from, const Buffer& m) { core_->HandleGetObject(from, m); });
-  messenger_->Register(Type(MsgType::kObjectInfo),
-                       [this](NodeId from, const Buffer& m) { objects_->HandleObjectInfo(from, m); });
-  messenger_->Register(Type(MsgType::kFreeObjects),
-                       [this](NodeId from, const Buffer& m) { raylet_->HandleFreeObjects(from, m); });
+  messenger_->Register(Type(MsgType::kObjectInfo), [this](NodeId from, const Buffer& m) {
+    objects_->HandleObjectInfo(from, m);
+  });
+  messenger_->Register(Type(MsgType::kFreeObjects), [this](NodeId from, const Buffer& m) {
+    raylet_->HandleFreeObjects(from, m);
+  });
   messenger_->Register(Type(MsgType::kHeartbeat), [this](NodeId from, const Buffer&) {
     if (monitor_ && from == NodeId(0)) monitor_->HandleHeartbeat();
   });
@@ -203,7 +210,8 @@ void Runtime::RegisterHandlers() {
   messenger_->Register(Type(MsgType::kShutdownAck), [this](NodeId from, const Buffer&) {
     if (gcs_) gcs_->HandleShutdownAck(from);
   });
-  messenger_->Attach([this](transport::PeerIndex peer, const Status& why) { OnPeerError(NodeId(peer), why); });
+  messenger_->Attach(
+      [this](transport::PeerIndex peer, const Status& why) { OnPeerError(NodeId(peer), why); });
 }
 
 void Runtime::OnPeerError(NodeId peer, const Status& why) {

@@ -1,8 +1,8 @@
+#include "ferry/internal/buffer.h"
+
 #include <sys/mman.h>
 
 #include <new>
-
-#include "ferry/internal/buffer.h"
 
 namespace ferry::internal {
 namespace {
@@ -13,9 +13,11 @@ constexpr size_t kMapThreshold = size_t{1} << 20;
 
 Buffer Buffer::Allocate(size_t size) {
   if (size >= kMapThreshold) {
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    std::shared_ptr<const void> mapping(p, [size](const void* q) { munmap(const_cast<void*>(q), size); });
+    std::shared_ptr<const void> mapping(
+        p, [size](const void* q) { munmap(const_cast<void*>(q), size); });
     const auto* data = static_cast<const uint8_t*>(p);
     return Buffer(std::move(mapping), data, size);
   }

@@ -89,7 +89,8 @@ TEST(Config, FlagsOverrideEnvironmentAndAreConsumed) {
   Config c;
   c.ApplyEnvironment();
   EXPECT_EQ(c.head_cpus, 3);
-  std::vector<std::string> args = {"app", "--ferry-head-cpus=0", "keep", "--ferry-log-level", "debug", "x"};
+  std::vector<std::string> args = {
+      "app", "--ferry-head-cpus=0", "keep", "--ferry-log-level", "debug", "x"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -50,9 +50,8 @@ void Config::Set(const std::string& name, const std::string& value) {
 }
 
 void Config::ApplyEnvironment() {
-#define FERRY_CONFIG(type, n, def, help)                           \
-  if (const char* v = std::getenv(EnvName(#n).c_str()); v != nullptr) \
-    Parse(EnvName(#n), v, n);
+#define FERRY_CONFIG(type, n, def, help) \
+  if (const char* v = std::getenv(EnvName(#n).c_str()); v != nullptr) Parse(EnvName(#n), v, n);
 #include "ferry/internal/config_def.h"
 #undef FERRY_CONFIG
 }
@@ -72,7 +71,8 @@ void Config::ApplyFlags(int& argc, char**& argv) {
       key = body.substr(0, eq);
       value = body.substr(eq + 1);
     } else {
-      if (i + 1 >= argc) throw std::invalid_argument("ferry config: flag " + arg + " needs a value");
+      if (i + 1 >= argc)
+        throw std::invalid_argument("ferry config: flag " + arg + " needs a value");
       key = body;
       value = argv[++i];
     }

@@ -12,8 +12,8 @@ namespace {
 
 struct Table {
   std::mutex mu;
-  std::map<std::string, FunctionEntry> by_name;           // Guarded by mu (ordered: stable hash).
-  std::unordered_map<const void*, std::string> by_key;    // Guarded by mu.
+  std::map<std::string, FunctionEntry> by_name;         // Guarded by mu (ordered: stable hash).
+  std::unordered_map<const void*, std::string> by_key;  // Guarded by mu.
 };
 Table& GetTable() {
   static Table* t = new Table();  // never destroyed: used during static init and exit
@@ -37,7 +37,8 @@ bool RegisterFunction(const std::string& name, const void* key, std::string sign
   auto it = t.by_name.find(name);
   if (it != t.by_name.end()) {
     if (it->second.invoker == invoker) return true;  // same function registered twice
-    std::fprintf(stderr, "ferry: FERRY_REMOTE registers two different functions as '%s'\n", name.c_str());
+    std::fprintf(stderr, "ferry: FERRY_REMOTE registers two different functions as '%s'\n",
+                 name.c_str());
     std::abort();
   }
   t.by_name.emplace(name, FunctionEntry{name, std::move(signature), invoker, arity});

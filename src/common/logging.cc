@@ -24,11 +24,16 @@ Sink& GetSinkState() {
 
 const char* LevelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "D";
-    case Level::kInfo: return "I";
-    case Level::kWarning: return "W";
-    case Level::kError: return "E";
-    case Level::kFatal: return "F";
+    case Level::kDebug:
+      return "D";
+    case Level::kInfo:
+      return "I";
+    case Level::kWarning:
+      return "W";
+    case Level::kError:
+      return "E";
+    case Level::kFatal:
+      return "F";
   }
   return "?";
 }

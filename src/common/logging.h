@@ -49,14 +49,14 @@ struct Voidify {
 };
 }  // namespace ferry::log
 
-#define FERRY_LOG(sev)                                              \
-  (FERRY_LOG_LEVEL_##sev < ::ferry::log::GetLevel())                \
-      ? (void)0                                                     \
-      : ::ferry::log::Voidify() &                                   \
+#define FERRY_LOG(sev)                               \
+  (FERRY_LOG_LEVEL_##sev < ::ferry::log::GetLevel()) \
+      ? (void)0                                      \
+      : ::ferry::log::Voidify() &                    \
             ::ferry::log::LogMessage(FERRY_LOG_LEVEL_##sev, __FILE__, __LINE__).stream()
 
-#define FERRY_CHECK(cond)                                                                 \
-  (cond) ? (void)0                                                                        \
-         : ::ferry::log::Voidify() &                                                      \
+#define FERRY_CHECK(cond)                                                                         \
+  (cond) ? (void)0                                                                                \
+         : ::ferry::log::Voidify() &                                                              \
                ::ferry::log::LogMessage(::ferry::log::Level::kFatal, __FILE__, __LINE__).stream() \
                    << "check failed: " #cond " "

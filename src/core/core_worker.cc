@@ -33,8 +33,8 @@ void CoreWorker::Put(const ObjectId& id, Buffer value) {
       const store::StoredObject* so = st.ok() ? store_->Find(id) : nullptr;
       if (so == nullptr) {
         v.kind = wire::ObjectValue::Kind::kError;
-        v.error = {wire::ErrorKind::kInternal, "Put of " + std::to_string(value.size()) +
-                                                   " bytes failed: " + st.ToString()};
+        v.error = {wire::ErrorKind::kInternal,
+                   "Put of " + std::to_string(value.size()) + " bytes failed: " + st.ToString()};
       } else {
         v.kind = wire::ObjectValue::Kind::kLocation;
         v.location.node = options_.self;
@@ -103,7 +103,8 @@ void CoreWorker::Place(wire::TaskSpec spec) {
   auto& batch = outgoing_[d.node];
   batch.push_back(std::move(spec));
   if (static_cast<int>(batch.size()) >= options_.max_batch) {
-    messenger_->Send(d.node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks), wire::EncodeTaskSpecs(batch));
+    messenger_->Send(d.node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks),
+                     wire::EncodeTaskSpecs(batch));
     batch.clear();
   } else if (!flush_posted_) {
     flush_posted_ = true;
@@ -115,7 +116,8 @@ void CoreWorker::FlushSubmissions() {
   flush_posted_ = false;
   for (auto& [node, batch] : outgoing_) {
     if (batch.empty()) continue;
-    messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks), wire::EncodeTaskSpecs(batch));
+    messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks),
+                     wire::EncodeTaskSpecs(batch));
     batch.clear();
   }
 }
@@ -123,7 +125,8 @@ void CoreWorker::FlushSubmissions() {
 void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
   std::vector<wire::TaskResult> results;
   if (Status st = wire::DecodeTaskResults(msg, &results); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed TaskDone message from " << from << ": " << st.ToString();
+    FERRY_LOG(ERROR) << "dropped a malformed TaskDone message from " << from << ": "
+                     << st.ToString();
     return;
   }
   for (wire::TaskResult& r : results) {
@@ -133,7 +136,8 @@ void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
       r.value.data = Buffer::CopyOf(r.value.data.data(), r.value.data.size());
     auto pit = pending_.find(r.task);
     if (pit == pending_.end()) {
-      FERRY_LOG(WARNING) << "completion of unknown task " << r.task << " from " << from << " ignored";
+      FERRY_LOG(WARNING) << "completion of unknown task " << r.task << " from " << from
+                         << " ignored";
       continue;
     }
     Pending p = std::move(pit->second);
@@ -210,7 +214,8 @@ void CoreWorker::GetAsync(const ObjectId& id, ResolveCallback cb) {
     return;
   }
   if (!it->second.ready) {
-    it->second.on_ready.push_back([this, id, cb = std::move(cb)]() mutable { GetAsync(id, std::move(cb)); });
+    it->second.on_ready.push_back(
+        [this, id, cb = std::move(cb)]() mutable { GetAsync(id, std::move(cb)); });
     return;
   }
   Owned& obj = it->second;
@@ -223,7 +228,8 @@ void CoreWorker::GetAsync(const ObjectId& id, ResolveCallback cb) {
 void CoreWorker::HandleGetObject(NodeId from, const Buffer& msg) {
   wire::GetObjectRequest req;
   if (Status st = wire::DecodeGetObject(msg, &req); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed GetObject message from " << from << ": " << st.ToString();
+    FERRY_LOG(ERROR) << "dropped a malformed GetObject message from " << from << ": "
+                     << st.ToString();
     return;
   }
   auto it = owned_.find(req.id);
@@ -235,7 +241,8 @@ void CoreWorker::HandleGetObject(NodeId from, const Buffer& msg) {
     reply.value.error = {wire::ErrorKind::kObjectLost,
                          "object " + req.id.ToString() + " is unknown to its owner " +
                              options_.self.ToString() + " (freed, or never created)"};
-    messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kObjectInfo), wire::EncodeObjectInfo(reply));
+    messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kObjectInfo),
+                     wire::EncodeObjectInfo(reply));
     return;
   }
   if (!it->second.ready) {
@@ -248,14 +255,16 @@ void CoreWorker::HandleGetObject(NodeId from, const Buffer& msg) {
 void CoreWorker::ReplyObjectInfo(NodeId to, uint64_t request_id, const ObjectId& id, Owned& obj) {
   if (obj.value.kind == wire::ObjectValue::Kind::kLocation) AddCopy(obj, to);
   wire::ObjectInfoReply reply{request_id, id, obj.value};
-  messenger_->Send(to, static_cast<uint16_t>(wire::MsgType::kObjectInfo), wire::EncodeObjectInfo(reply));
+  messenger_->Send(to, static_cast<uint16_t>(wire::MsgType::kObjectInfo),
+                   wire::EncodeObjectInfo(reply));
 }
 
 void CoreWorker::MaybeFree(const ObjectId& id) {
   auto it = owned_.find(id);
   if (it == owned_.end()) return;
   Owned& obj = it->second;
-  if (obj.local_refs > 0 || obj.task_refs > 0 || obj.producing || !obj.remote_waiters.empty()) return;
+  if (obj.local_refs > 0 || obj.task_refs > 0 || obj.producing || !obj.remote_waiters.empty())
+    return;
   if (obj.value.kind != wire::ObjectValue::Kind::kLocation) {
     std::lock_guard<std::mutex> lock(ready_mu_);
     ready_.erase(id);
@@ -264,7 +273,8 @@ void CoreWorker::MaybeFree(const ObjectId& id) {
     if (node == options_.self) {
       store_->Erase(id);
     } else {
-      messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kFreeObjects), wire::EncodeFreeObjects({id}));
+      messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kFreeObjects),
+                       wire::EncodeFreeObjects({id}));
     }
   }
   owned_.erase(it);
@@ -279,7 +289,8 @@ std::optional<Resolved> CoreWorker::TryGetReady(const ObjectId& id) const {
 }
 
 void CoreWorker::OnNodeDead(NodeId node) {
-  if (auto it = view_index_.find(node); it != view_index_.end()) view_.nodes[it->second].alive = false;
+  if (auto it = view_index_.find(node); it != view_index_.end())
+    view_.nodes[it->second].alive = false;
   // Tasks that were running there fail; retries come with the fault-tolerance work.
   std::vector<std::pair<TaskId, Pending>> lost;
   for (const auto& [tid, p] : pending_)
@@ -292,8 +303,8 @@ void CoreWorker::OnNodeDead(NodeId node) {
       oit->second.producing = false;
       wire::ObjectValue v;
       v.kind = wire::ObjectValue::Kind::kError;
-      v.error = {wire::ErrorKind::kObjectLost,
-                 "task " + tid.ToString() + " was lost: " + node.ToString() + " died while running it"};
+      v.error = {wire::ErrorKind::kObjectLost, "task " + tid.ToString() + " was lost: " +
+                                                   node.ToString() + " died while running it"};
       SetReady(ret, std::move(v));
     }
     for (const ObjectId& arg : p.owned_args) {

@@ -48,7 +48,9 @@ class CoreWorker {
   void SetClusterView(scheduler::ClusterView view);
 
   // Thread-safe. A fresh id for a task (and its return object, index 0) or a Put.
-  TaskId NewTaskId() { return TaskId{options_.self, next_seq_.fetch_add(1, std::memory_order_relaxed)}; }
+  TaskId NewTaskId() {
+    return TaskId{options_.self, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+  }
   // Thread-safe. Records and places the task; `spec.id`/`return_id` already set. The caller
   // already holds a local handle on spec.return_id.
   void Submit(wire::TaskSpec spec);
@@ -78,8 +80,8 @@ class CoreWorker {
     bool ready = false;
     wire::ObjectValue value;
     int local_refs = 0;
-    int task_refs = 0;         // pending tasks that take it as an argument
-    bool producing = false;    // its task has not completed yet
+    int task_refs = 0;           // pending tasks that take it as an argument
+    bool producing = false;      // its task has not completed yet
     std::vector<NodeId> copies;  // every node that may hold its bytes
     std::vector<std::function<void()>> on_ready;
     std::vector<std::pair<NodeId, uint64_t>> remote_waiters;  // GetObject requests

@@ -27,7 +27,8 @@ void GcsServer::BeginShutdown(std::chrono::milliseconds timeout,
   for (const NodeEntry& n : nodes_) {
     if (!n.alive || n.id == messenger_->self()) continue;
     awaiting_ack_.insert(n.id);
-    messenger_->Send(n.id, static_cast<uint16_t>(wire::MsgType::kShutdown), wire::EncodeSeq(++seq_));
+    messenger_->Send(n.id, static_cast<uint16_t>(wire::MsgType::kShutdown),
+                     wire::EncodeSeq(++seq_));
   }
   if (beat_timer_ != 0) loop_->CancelTimer(beat_timer_);
   beat_timer_ = 0;
@@ -91,7 +92,8 @@ void HeadMonitor::Check() {
   if (last_check_ != Clock::TimePoint() && now - last_check_ > timeout_ / 2) last_ = now;
   last_check_ = now;
   auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_);
-  if (silent > timeout_) OnHeadDead("no heartbeat from the head for " + std::to_string(silent.count()) + " ms");
+  if (silent > timeout_)
+    OnHeadDead("no heartbeat from the head for " + std::to_string(silent.count()) + " ms");
 }
 
 void HeadMonitor::OnHeadDead(const std::string& why) {

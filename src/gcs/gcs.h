@@ -33,7 +33,8 @@ class GcsServer {
   void Start();
   // Tells every live worker to shut down; `done` runs once all confirmed or `timeout` passed,
   // with the nodes that did not confirm.
-  void BeginShutdown(std::chrono::milliseconds timeout, std::function<void(std::vector<NodeId>)> done);
+  void BeginShutdown(std::chrono::milliseconds timeout,
+                     std::function<void(std::vector<NodeId>)> done);
   void HandleShutdownAck(NodeId from);
   void OnNodeDead(NodeId node);
   const std::vector<NodeEntry>& nodes() const { return nodes_; }
@@ -65,7 +66,6 @@ class HeadMonitor {
   void Check();
 
  private:
-
   EventLoop* loop_;
   const Clock* clock_;
   std::chrono::milliseconds timeout_;

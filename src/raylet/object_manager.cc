@@ -76,22 +76,22 @@ void ObjectManager::Materialize(const ObjectId& id, const wire::ObjectValue& val
 void ObjectManager::Fetch(const ObjectId& id, const wire::Location& loc) {
   Buffer dst = Buffer::Allocate(loc.size);
   uint8_t* p = dst.mutable_data();
-  Status st = transport_->Get(loc.node.value(), loc.address, loc.rkey, p, loc.size,
-                              [this, id, dst](Status done) {
-                                if (!done.ok()) {
-                                  Complete(id, Resolved::Error(wire::ErrorKind::kObjectLost,
-                                                               "transfer of " + id.ToString() +
-                                                                   " failed: " + done.ToString()));
-                                  return;
-                                }
-                                // Cached as a secondary copy; the owner frees it with the rest.
-                                (void)store_->Seal(id, dst, /*exported=*/false, /*primary=*/false);
-                                Complete(id, Resolved::Value(dst));
-                              });
+  Status st = transport_->Get(
+      loc.node.value(), loc.address, loc.rkey, p, loc.size, [this, id, dst](Status done) {
+        if (!done.ok()) {
+          Complete(id,
+                   Resolved::Error(wire::ErrorKind::kObjectLost,
+                                   "transfer of " + id.ToString() + " failed: " + done.ToString()));
+          return;
+        }
+        // Cached as a secondary copy; the owner frees it with the rest.
+        (void)store_->Seal(id, dst, /*exported=*/false, /*primary=*/false);
+        Complete(id, Resolved::Value(dst));
+      });
   if (!st.ok()) {
-    Complete(id, Resolved::Error(wire::ErrorKind::kObjectLost,
-                                 "cannot read " + id.ToString() + " from " + loc.node.ToString() +
-                                     ": " + st.ToString()));
+    Complete(id, Resolved::Error(wire::ErrorKind::kObjectLost, "cannot read " + id.ToString() +
+                                                                   " from " + loc.node.ToString() +
+                                                                   ": " + st.ToString()));
   }
 }
 

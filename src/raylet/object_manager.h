@@ -26,7 +26,9 @@ struct Resolved {
   Buffer data;
   wire::ErrorInfo error;
   static Resolved Value(Buffer b) { return {true, std::move(b), {}}; }
-  static Resolved Error(wire::ErrorKind kind, std::string msg) { return {false, {}, {kind, std::move(msg)}}; }
+  static Resolved Error(wire::ErrorKind kind, std::string msg) {
+    return {false, {}, {kind, std::move(msg)}};
+  }
 };
 using ResolveCallback = std::function<void(const Resolved&)>;
 
@@ -54,9 +56,9 @@ class ObjectManager {
   store::ObjectStore* store_;
 
   uint64_t next_request_ = 1;
-  std::unordered_map<uint64_t, ObjectId> requests_;                   // request id -> object
+  std::unordered_map<uint64_t, ObjectId> requests_;                     // request id -> object
   std::unordered_map<ObjectId, std::vector<ResolveCallback>> waiting_;  // one entry per object
-  std::unordered_map<ObjectId, NodeId> waiting_on_;                   // whom each waits on
+  std::unordered_map<ObjectId, NodeId> waiting_on_;                     // whom each waits on
 };
 
 }  // namespace ferry::raylet

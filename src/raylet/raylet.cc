@@ -45,8 +45,9 @@ Raylet::Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* mes
       store_(store),
       // No CPUs (a driver-only head): no idle executor polling for work that never comes;
       // threads start on demand if zero-CPU tasks arrive.
-      pool_(std::make_unique<ExecutorPool>(static_cast<size_t>(std::max(0.0, std::ceil(options.cpus))),
-                                           std::chrono::microseconds(options.executor_spin_us))) {}
+      pool_(std::make_unique<ExecutorPool>(
+          static_cast<size_t>(std::max(0.0, std::ceil(options.cpus))),
+          std::chrono::microseconds(options.executor_spin_us))) {}
 
 Raylet::~Raylet() { Stop(); }
 
@@ -71,7 +72,8 @@ void Raylet::Stop() {
 void Raylet::HandleSubmitTasks(NodeId from, const Buffer& msg) {
   std::vector<wire::TaskSpec> specs;
   if (Status st = wire::DecodeTaskSpecs(msg, &specs); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed SubmitTasks message from " << from << ": " << st.ToString();
+    FERRY_LOG(ERROR) << "dropped a malformed SubmitTasks message from " << from << ": "
+                     << st.ToString();
     return;
   }
   for (wire::TaskSpec& spec : specs) {
@@ -156,7 +158,8 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
       t_raylet = nullptr;
       t_cpus = 0;
       if (error.kind == wire::ErrorKind::kTaskError) {
-        error.message = "task '" + (task->spec.name.empty() ? task->spec.function : task->spec.name) +
+        error.message = "task '" +
+                        (task->spec.name.empty() ? task->spec.function : task->spec.name) +
                         "' failed on " + options_.self.ToString() + ": " + error.message;
       }
     }
@@ -207,7 +210,8 @@ void Raylet::Reply(NodeId owner, wire::TaskResult result) {
   auto& batch = replies_[owner];
   batch.push_back(std::move(result));
   if (static_cast<int>(batch.size()) >= options_.max_batch) {
-    messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kTaskDone), wire::EncodeTaskResults(batch));
+    messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kTaskDone),
+                     wire::EncodeTaskResults(batch));
     batch.clear();
     return;
   }
@@ -221,7 +225,8 @@ void Raylet::FlushReplies() {
   flush_posted_ = false;
   for (auto& [owner, batch] : replies_) {
     if (batch.empty()) continue;
-    messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kTaskDone), wire::EncodeTaskResults(batch));
+    messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kTaskDone),
+                     wire::EncodeTaskResults(batch));
     batch.clear();
   }
 }
@@ -229,7 +234,8 @@ void Raylet::FlushReplies() {
 void Raylet::HandleFreeObjects(NodeId from, const Buffer& msg) {
   std::vector<ObjectId> ids;
   if (Status st = wire::DecodeFreeObjects(msg, &ids); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed FreeObjects message from " << from << ": " << st.ToString();
+    FERRY_LOG(ERROR) << "dropped a malformed FreeObjects message from " << from << ": "
+                     << st.ToString();
     return;
   }
   for (const ObjectId& id : ids) store_->Erase(id);

@@ -5,9 +5,9 @@
 namespace ferry::transport {
 
 void Messenger::Attach(PeerErrorHandler on_peer_error) {
-  transport_->SetHandlers(
-      [this](PeerIndex from, uint16_t type, Buffer data) { Dispatch(NodeId(from), type, std::move(data)); },
-      std::move(on_peer_error));
+  transport_->SetHandlers([this](PeerIndex from, uint16_t type,
+                                 Buffer data) { Dispatch(NodeId(from), type, std::move(data)); },
+                          std::move(on_peer_error));
 }
 
 void Messenger::Send(NodeId to, uint16_t type, std::string bytes) {
@@ -18,7 +18,9 @@ void Messenger::Send(NodeId to, uint16_t type, std::string bytes) {
     return;
   }
   Status st = transport_->Send(to.value(), type, Buffer::FromString(std::move(bytes)));
-  if (!st.ok()) FERRY_LOG(WARNING) << "send of message type " << type << " to " << to << " failed: " << st.ToString();
+  if (!st.ok())
+    FERRY_LOG(WARNING) << "send of message type " << type << " to " << to
+                       << " failed: " << st.ToString();
 }
 
 void Messenger::Dispatch(NodeId from, uint16_t type, Buffer msg) {

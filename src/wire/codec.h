@@ -23,7 +23,7 @@ class Writer {
  public:
   Writer() { out_.reserve(128); }
   template <typename T>
-    requires std::is_integral_v<T> || std::is_enum_v<T> || std::is_floating_point_v<T>
+  requires std::is_integral_v<T> || std::is_enum_v<T> || std::is_floating_point_v<T>
   void Put(T v) {
     char b[sizeof(T)];
     std::memcpy(b, &v, sizeof(T));  // little-endian hosts only (x86-64, aarch64)
@@ -48,8 +48,8 @@ class Reader {
   explicit Reader(const internal::Buffer& b) : Reader(b.data(), b.size()) {}
 
   template <typename T>
-    requires std::is_integral_v<T> || std::is_enum_v<T> || std::is_floating_point_v<T>
-  Status Get(T* v, const char* what) {
+  requires std::is_integral_v<T> || std::is_enum_v<T> || std::is_floating_point_v<T> Status
+  Get(T* v, const char* what) {
     if (static_cast<size_t>(end_ - p_) < sizeof(T)) return Truncated(what);
     std::memcpy(v, p_, sizeof(T));
     p_ += sizeof(T);
@@ -85,7 +85,8 @@ class Reader {
 
  private:
   static Status Truncated(const char* what) {
-    return DataLossError(std::string("malformed message: truncated or oversized field '") + what + "'");
+    return DataLossError(std::string("malformed message: truncated or oversized field '") + what +
+                         "'");
   }
   const uint8_t* p_;
   const uint8_t* end_;

@@ -18,14 +18,14 @@ namespace ferry::wire {
 using internal::Buffer;
 
 enum class MsgType : uint16_t {
-  kSubmitTasks = 1,   // owner -> raylet: TaskSpec batch
-  kTaskDone = 2,      // raylet -> owner: TaskResult batch
-  kGetObject = 3,     // borrower -> owner: where is / what is this object
-  kObjectInfo = 4,    // owner -> borrower: the answer, once the object is ready
-  kFreeObjects = 5,   // owner -> holder: drop these copies
-  kHeartbeat = 6,     // head -> worker
-  kShutdown = 7,      // head -> worker
-  kShutdownAck = 8,   // worker -> head
+  kSubmitTasks = 1,  // owner -> raylet: TaskSpec batch
+  kTaskDone = 2,     // raylet -> owner: TaskResult batch
+  kGetObject = 3,    // borrower -> owner: where is / what is this object
+  kObjectInfo = 4,   // owner -> borrower: the answer, once the object is ready
+  kFreeObjects = 5,  // owner -> holder: drop these copies
+  kHeartbeat = 6,    // head -> worker
+  kShutdown = 7,     // head -> worker
+  kShutdownAck = 8,  // worker -> head
 };
 const char* MsgTypeName(uint16_t type);
 
@@ -56,7 +56,7 @@ struct Location {
 struct ObjectValue {
   enum class Kind : uint8_t { kInline = 0, kLocation = 1, kError = 2 };
   Kind kind = Kind::kInline;
-  Buffer data;  // kInline
+  Buffer data;        // kInline
   Location location;  // kLocation
   ErrorInfo error;    // kError
 };

@@ -36,7 +36,8 @@ TEST(Wire, TaskSpecsRoundTrip) {
   EXPECT_EQ(out[1].function, "Plus");
   EXPECT_EQ(out[1].name, "add");
   ASSERT_EQ(out[1].args.size(), 2u);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(out[1].args[0].value.data()), 3), "\x01\x02\x03");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(out[1].args[0].value.data()), 3),
+            "\x01\x02\x03");
   EXPECT_EQ(out[1].args[1].ref, (ObjectId{TaskId{NodeId(1), 5}, 0}));
   EXPECT_DOUBLE_EQ(out[1].cpus(), 0.5);
   EXPECT_EQ(out[1].max_retries, 4);
@@ -66,7 +67,9 @@ TEST(Wire, ResultsAndObjectInfoRoundTrip) {
   ObjectInfoReply got;
   ASSERT_TRUE(DecodeObjectInfo(B(EncodeObjectInfo(rep)), &got).ok());
   EXPECT_EQ(got.request_id, 9u);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(got.value.data.data()), got.value.data.size()), "hello");
+  EXPECT_EQ(
+      std::string(reinterpret_cast<const char*>(got.value.data.data()), got.value.data.size()),
+      "hello");
 }
 
 TEST(Wire, EveryTruncationIsRejectedNotCrashed) {

@@ -2,8 +2,9 @@
 // It generates ferry::Config, the FERRY_<NAME> environment overrides, the --ferry-<name>
 // command-line flags and `ferry-config --dump`. No include guard on purpose: X-macro file.
 // NOLINTBEGIN
-FERRY_CONFIG(int, num_cpus, -1,
-             "CPUs this rank offers to tasks; -1 means the CPUs the process may use (affinity mask)")
+FERRY_CONFIG(
+    int, num_cpus, -1,
+    "CPUs this rank offers to tasks; -1 means the CPUs the process may use (affinity mask)")
 FERRY_CONFIG(int, head_cpus, -1, "CPUs the head (rank 0) offers to tasks; -1 means num_cpus")
 FERRY_CONFIG(std::string, bootstrap, "auto",
              "how ranks find each other: auto, local (embedded), mpi")

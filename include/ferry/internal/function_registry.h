@@ -84,13 +84,16 @@ bool RegisterRemote(const char* name) {
 // --- FERRY_REMOTE(f1, f2, ...) ---------------------------------------------------------------
 #define FERRY_INTERNAL_CAT_(a, b) a##b
 #define FERRY_INTERNAL_CAT(a, b) FERRY_INTERNAL_CAT_(a, b)
-#define FERRY_INTERNAL_REG(f)                                                              \
+#define FERRY_INTERNAL_REG(f)                                                             \
   [[maybe_unused]] static const bool FERRY_INTERNAL_CAT(ferry_registered_, __COUNTER__) = \
       ::ferry::internal::RegisterRemote<f>(#f);
 
-#define FERRY_INTERNAL_NARGS(...) \
-  FERRY_INTERNAL_NARGS_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define FERRY_INTERNAL_NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, _21, _22, _23, _24, N, ...) N
+#define FERRY_INTERNAL_NARGS(...)                                                                \
+  FERRY_INTERNAL_NARGS_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, \
+                        9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define FERRY_INTERNAL_NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, \
+                              _16, _17, _18, _19, _20, _21, _22, _23, _24, N, ...)              \
+  N
 #define FERRY_INTERNAL_EACH_1(m, x) m(x)
 #define FERRY_INTERNAL_EACH_2(m, x, ...) m(x) FERRY_INTERNAL_EACH_1(m, __VA_ARGS__)
 #define FERRY_INTERNAL_EACH_3(m, x, ...) m(x) FERRY_INTERNAL_EACH_2(m, __VA_ARGS__)

@@ -29,8 +29,8 @@ class RefHandle {
 
 struct ArgSpec {
   bool is_ref = false;
-  Buffer value;   // !is_ref
-  ObjectId ref;   // is_ref
+  Buffer value;                     // !is_ref
+  ObjectId ref;                     // is_ref
   std::shared_ptr<RefHandle> keep;  // keeps a ref argument alive until submitted
 };
 
@@ -49,7 +49,8 @@ std::shared_ptr<RefHandle> PutObject(Buffer value);
 Buffer GetObject(const ObjectId& id, int64_t timeout_ms);
 std::vector<Buffer> GetObjects(const std::vector<ObjectId>& ids, int64_t timeout_ms);
 // Returns, for each id, whether it was ready when `num_ready` were ready or the timeout passed.
-std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready, int64_t timeout_ms);
+std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready,
+                              int64_t timeout_ms);
 // A handle for an id that arrived inside a value (a borrowed or re-entered reference).
 std::shared_ptr<RefHandle> AdoptRef(const ObjectId& id);
 bool IsInitialized();

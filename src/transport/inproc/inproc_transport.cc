@@ -101,19 +101,21 @@ Status InprocTransport::Connect(PeerIndex peer, const std::string& address) {
 Status InprocTransport::Send(PeerIndex peer, uint16_t type, Buffer data) {
   if (closed_) return UnavailableError("inproc: transport closed");
   auto it = peers_.find(peer);
-  if (it == peers_.end()) return NotFoundError("inproc: peer " + std::to_string(peer) + " not connected");
+  if (it == peers_.end())
+    return NotFoundError("inproc: peer " + std::to_string(peer) + " not connected");
   auto inbox = it->second.lock();
   if (!inbox) return UnavailableError("inproc: peer " + std::to_string(peer) + " is gone");
   inbox->Push({self_, type, std::move(data), nullptr});
   return Status::Ok();
 }
 
-Result<std::unique_ptr<MemoryRegistration>> InprocTransport::Register(const void* addr, size_t len) {
+Result<std::unique_ptr<MemoryRegistration>> InprocTransport::Register(const void* addr,
+                                                                      size_t len) {
   return std::unique_ptr<MemoryRegistration>(new InprocRegistration(addr, len));
 }
 
-Status InprocTransport::Get(PeerIndex peer, uint64_t remote_addr, const std::string& rkey, void* dst,
-                            size_t len, std::function<void(Status)> done) {
+Status InprocTransport::Get(PeerIndex peer, uint64_t remote_addr, const std::string& rkey,
+                            void* dst, size_t len, std::function<void(Status)> done) {
   if (peers_.find(peer) == peers_.end() && peer != self_)
     return NotFoundError("inproc: peer " + std::to_string(peer) + " not connected");
   if (len != 0) std::memcpy(dst, reinterpret_cast<const void*>(remote_addr), len);

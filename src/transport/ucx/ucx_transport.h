@@ -164,7 +164,7 @@ class UcxTransport final : public Transport {
   // Immutable after construction.
   const PeerIndex self_;
   bool peer_error_handling_ = false;  // set once in Create()
-  const uint64_t incarnation_;  // random per transport: lets receivers tell restarts apart
+  const uint64_t incarnation_;        // random per transport: lets receivers tell restarts apart
   const ucx::ContextRef context_;
   ucx::WorkerPtr worker_;  // reset in the destructor, before context_ goes
   const std::string address_;
