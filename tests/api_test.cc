@@ -226,3 +226,42 @@ TEST_F(Api, AnArgumentStaysAliveWhileATaskNeedsIt) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ApiLifecycle, EmbeddedInitFailureThrowsAndLeavesFerryUsable) {
+  ferry::Config bad;
+  bad.transport = "nonsense";
+  int argc = 0;
+  char** argv = nullptr;
+  try {
+    ferry::Init(bad, argc, argv);
+    FAIL() << "Init accepted an unknown transport";
+  } catch (const ferry::RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown transport 'nonsense'"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(ferry::IsInitialized());
+  ferry::Init();
+  EXPECT_EQ(*ferry::Get(ferry::Task(Plus).Remote(2, 3)), 5);
+  ferry::Shutdown();
+}
+
+TEST(ApiLifecycle, BadConfigurationNamesTheSetting) {
+  ferry::Config cfg;
+  std::vector<std::string> args = {"app", "--ferry-no-such-knob=1"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int argc = 2;
+  char** av = argv.data();
+  try {
+    ferry::Init(cfg, argc, av);
+    FAIL() << "Init accepted an unknown flag";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_knob"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(ferry::IsInitialized());
+}
+
+}  // namespace

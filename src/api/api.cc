@@ -139,6 +139,8 @@ void Init(const Config& base, int& argc, char**& argv) {
   auto rt = api::Runtime::Start(config, g_boot.get(), &every_rank_fails);
   if (!rt.ok()) {
     lock.unlock();
+    // Alone in the job (embedded, or a 1-rank launch), a failure is the caller's to handle.
+    if (g_boot->Size() <= 1) throw RuntimeError("ferry::Init: " + rt.status().ToString());
     FailInit("rank " + std::to_string(g_boot->Rank()) + ": " + rt.status().message(), 1,
              every_rank_fails);
   }
