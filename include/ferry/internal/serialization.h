@@ -73,12 +73,16 @@ std::shared_ptr<T> Deserialize(const Buffer& bytes) {
     // One pass over fresh memory (no zero-fill before the copy). The bytes may not be
     // aligned for U, so copy through memcpy-compatible byte iterators only when they are.
     const size_t n = bytes.size() / sizeof(U);
+    auto v = std::make_shared<T>();
+    v->reserve(n);
+    if (bytes.size() >= (size_t{1} << 20)) PrefaultForWrite(v->data(), bytes.size());
     if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(U) == 0) {
       const U* first = reinterpret_cast<const U*>(bytes.data());
-      return std::make_shared<T>(first, first + n);
+      v->assign(first, first + n);
+    } else {
+      v->resize(n);
+      if (n != 0) std::memcpy(v->data(), bytes.data(), bytes.size());
     }
-    auto v = std::make_shared<T>(n);
-    if (n != 0) std::memcpy(v->data(), bytes.data(), bytes.size());
     return v;
   } else {
     auto v = std::make_shared<T>();
