@@ -56,7 +56,16 @@ std::pair<int64_t, int64_t> SizeOf(std::vector<uint8_t> v) {
   return {static_cast<int64_t>(v.size()), static_cast<int64_t>(getpid())};
 }
 
-FERRY_REMOTE(Empty, Pid, SizeOf);
+// Takes the reference itself (not the value) and fetches the object's bytes into this rank's
+// store without decoding them: the transfer path alone. Returns the seconds it took here.
+double FetchSeconds(ferry::ObjectRef<std::vector<uint8_t>> ref) {
+  auto t0 = std::chrono::steady_clock::now();
+  ferry::internal::Buffer bytes = ferry::internal::GetObject(ref.ID(), -1);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return bytes.empty() ? -1 : s;
+}
+
+FERRY_REMOTE(Empty, Pid, SizeOf, FetchSeconds);
 
 // ---- Options and output ---------------------------------------------------------------------
 
@@ -176,6 +185,7 @@ const std::map<std::string, std::string>& Baselines() {
   static const std::map<std::string, std::string> m = {
       {"single_client_put_gigabytes", "memcpy_gigabytes"},
       {"rank_to_rank_gigabytes", "ucx_get_gigabytes"},
+      {"rank_to_rank_fetch_gigabytes", "ucx_get_gigabytes"},
   };
   return m;
 }
@@ -439,6 +449,20 @@ void RankToRank(const Options& o, Report& r, const std::vector<uint8_t>& src) {
   r.Figure("rank_to_rank_gigabytes", bw, "GB_per_s");
 }
 
+void RankToRankFetch(const Options& o, Report& r, const std::vector<uint8_t>& src) {
+  // The same transfer as rank_to_rank, timed on the consumer around the fetch alone: the
+  // bytes land in the consumer's store and are not decoded into a std::vector.
+  double bw = MeasureBandwidth(src.size(), 0, o.bw_reps, 1.5 * o.bw_budget_s, [&] {
+    auto ref = ferry::Put(src);
+    std::vector<ferry::ObjectRef<std::vector<uint8_t>>> one{ref};
+    ferry::Wait(one, 1, -1);
+    double sec = *ferry::Get(ferry::Task(FetchSeconds).Remote(ref));
+    if (sec <= 0) throw std::runtime_error("rank_to_rank_fetch: the task fetched nothing");
+    return sec;
+  });
+  r.Figure("rank_to_rank_fetch_gigabytes", bw, "GB_per_s");
+}
+
 bool LaunchedByMpi() {
   if (const char* b = std::getenv("FERRY_BOOTSTRAP")) {
     if (std::strcmp(b, "local") == 0) return false;
@@ -534,15 +558,20 @@ int main(int argc, char** argv) {
 
   const bool want_memcpy = report.Wants("memcpy_gigabytes");
   const bool want_put = report.Wants("single_client_put_gigabytes");
-  const bool want_r2r = report.Wants("rank_to_rank_gigabytes");
+  const bool want_r2r =
+      report.Wants("rank_to_rank_gigabytes") || report.Wants("rank_to_rank_fetch_gigabytes");
   if (want_memcpy || want_put || (want_r2r && size >= 2)) {
     std::vector<uint8_t> src = BigVector(opt.big_bytes);
     run("memcpy_gigabytes", [&] { MemcpyGigabytes(opt, report, src); });
     run("single_client_put_gigabytes", [&] { PutGigabytes(opt, report, src); });
     if (size >= 2) run("rank_to_rank_gigabytes", [&] { RankToRank(opt, report, src); });
+    if (size >= 2)
+      run("rank_to_rank_fetch_gigabytes", [&] { RankToRankFetch(opt, report, src); });
   }
-  if (want_r2r && size < 2)
-    report.Skip("rank_to_rank_gigabytes", "needs at least 2 ranks (run under mpirun)");
+  if (want_r2r && size < 2) {
+    for (const char* name : {"rank_to_rank_gigabytes", "rank_to_rank_fetch_gigabytes"})
+      if (report.Wants(name)) report.Skip(name, "needs at least 2 ranks (run under mpirun)");
+  }
 
   ferry::Shutdown();
 #if FERRY_BENCH_WITH_MPI
