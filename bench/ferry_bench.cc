@@ -385,6 +385,20 @@ void MemcpyGigabytes(const Options& o, Report& r, const std::vector<uint8_t>& sr
   });
   if (dst[src.size() - 4096] != src[src.size() - 4096]) Note("odd: memcpy did not copy");
   r.Figure("memcpy_gigabytes", bw, "GB_per_s");
+  // The same copy into memory the process has never written (a new malloc each time): what
+  // any copy into a newly allocated object costs on this machine.
+  double fresh = MeasureBandwidth(src.size(), 0, 3, o.bw_budget_s, [&] {
+    auto t0 = Clock::now();
+    auto* p = static_cast<uint8_t*>(std::malloc(src.size()));
+    if (p == nullptr) throw std::bad_alloc();
+    std::memcpy(p, src.data(), src.size());
+    auto t1 = Clock::now();
+    volatile uint8_t sink = p[src.size() / 2];
+    (void)sink;
+    std::free(p);
+    return Seconds(t0, t1);
+  });
+  r.Figure("memcpy_fresh_gigabytes", fresh, "GB_per_s");
 }
 
 void PutGigabytes(const Options& o, Report& r, const std::vector<uint8_t>& src) {
