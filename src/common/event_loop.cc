@@ -68,8 +68,9 @@ void EventLoop::Stop() {
 
 void EventLoop::Post(std::function<void()> fn) {
   posted_.Push(std::move(fn));
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_relaxed)) {
+  // Pairs with the loop's store of sleeping_ before its last look at the queue: all four
+  // operations are seq_cst, so either the loop sees this element or this sees it sleeping.
+  if (sleeping_.load(std::memory_order_seq_cst)) {
     uint64_t one = 1;
     ssize_t n = write(wakefd_, &one, sizeof(one));
     (void)n;
@@ -148,8 +149,7 @@ void EventLoop::Run() {
       continue;
     }
     if (poller_.arm && !poller_.arm()) continue;
-    sleeping_.store(true, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    sleeping_.store(true, std::memory_order_seq_cst);
     auto fn = posted_.Pop();
     if (fn) {
       sleeping_.store(false, std::memory_order_relaxed);

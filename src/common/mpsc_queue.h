@@ -23,16 +23,18 @@ class MpscQueue {
   void Push(T value) {
     Node* n = new Node(std::move(value));
     Node* prev = head_.exchange(n, std::memory_order_acq_rel);
-    prev->next.store(n, std::memory_order_release);
+    // seq_cst (not just release): wake-up protocols pair this store with a later load of a
+    // "consumer sleeps" flag, a store-load order only seq_cst operations guarantee.
+    prev->next.store(n, std::memory_order_seq_cst);
   }
 
   // Consumer only. True if nothing is (fully) pushed yet.
-  bool Empty() const { return tail_->next.load(std::memory_order_acquire) == nullptr; }
+  bool Empty() const { return tail_->next.load(std::memory_order_seq_cst) == nullptr; }
 
   // Returns the oldest element, or nothing if the queue is empty (or a push is mid-way).
   std::optional<T> Pop() {
     Node* tail = tail_;
-    Node* next = tail->next.load(std::memory_order_acquire);
+    Node* next = tail->next.load(std::memory_order_seq_cst);
     if (next == nullptr) return std::nullopt;
     std::optional<T> v(std::move(*next->value));
     next->value.reset();

@@ -22,8 +22,7 @@ struct InprocTransport::Inbox {
   // would cost more than the message.
   void Push(Item item) {
     q.Push(std::move(item));
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (armed.load(std::memory_order_relaxed)) Wake();
+    if (armed.load(std::memory_order_seq_cst)) Wake();  // see EventLoop::Post
   }
   void Wake() {
     uint64_t one = 1;
@@ -135,8 +134,7 @@ bool InprocTransport::Arm() {
   uint64_t v;
   ssize_t n = read(inbox_->efd, &v, sizeof(v));  // drain wake-ups of the last sleep
   (void)n;
-  inbox_->armed.store(true, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  inbox_->armed.store(true, std::memory_order_seq_cst);
   if (!inbox_->q.Empty()) {
     inbox_->armed.store(false, std::memory_order_relaxed);
     return false;
