@@ -7,6 +7,7 @@
 
 #include "ferry/config.h"
 #include "src/common/event_loop.h"
+#include "src/common/logging.h"
 #include "src/common/mpsc_queue.h"
 #include "src/common/status.h"
 
@@ -82,6 +83,20 @@ TEST(EventLoop, StopRunsWhatWasPostedBefore) {
   for (int i = 0; i < 100; ++i) (*loop)->Post([&] { n++; });
   (*loop)->Stop();
   EXPECT_EQ(n, 100);
+}
+
+TEST(Logging, RateLimiterLetsABurstThroughAndCountsTheRest) {
+  int admitted = 0;
+  // Retried if the loop happens to straddle a second boundary.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    log::RateLimiter fresh;
+    admitted = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 1000; ++i) admitted += fresh.Admit() >= 0;
+    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500)) break;
+  }
+  EXPECT_GE(admitted, log::RateLimiter::kBurst);
+  EXPECT_LE(admitted, 2 * log::RateLimiter::kBurst);
 }
 
 TEST(Config, FlagsOverrideEnvironmentAndAreConsumed) {

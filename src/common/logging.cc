@@ -90,6 +90,18 @@ void Write(Level level, const char* file, int line, const std::string& msg) {
   }
 }
 
+int64_t RateLimiter::Admit() {
+  int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+  if (window_.exchange(now_s) != now_s) in_window_.store(0);
+  if (in_window_.fetch_add(1) >= kBurst) {
+    suppressed_.fetch_add(1);
+    return -1;
+  }
+  return suppressed_.exchange(0);
+}
+
 LogMessage::~LogMessage() {
   Write(level_, file_, line_, os_.str());
   if (level_ == Level::kFatal) std::abort();

@@ -3,6 +3,8 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -42,6 +44,21 @@ class LogMessage {
 #define FERRY_LOG_LEVEL_FATAL ::ferry::log::Level::kFatal
 
 namespace ferry::log {
+
+// Lets at most `kBurst` lines per second through one call site and counts the rest, so that a
+// peer flooding a rank with bad messages cannot flood its log. Thread-safe (approximate).
+class RateLimiter {
+ public:
+  static constexpr int kBurst = 10;
+  // -1: suppress this line; otherwise how many lines were suppressed before it.
+  int64_t Admit();
+
+ private:
+  std::atomic<int64_t> window_{0};
+  std::atomic<int> in_window_{0};
+  std::atomic<int64_t> suppressed_{0};
+};
+
 // Turns a stream expression into void so the macros below are one expression (safe in an
 // unbraced if/else).
 struct Voidify {
@@ -54,6 +71,18 @@ struct Voidify {
       ? (void)0                                      \
       : ::ferry::log::Voidify() &                    \
             ::ferry::log::LogMessage(FERRY_LOG_LEVEL_##sev, __FILE__, __LINE__).stream()
+
+// FERRY_LOG for messages a remote peer can trigger at will (malformed input).
+#define FERRY_LOG_RATE_LIMITED(sev)                                                          \
+  for (int64_t ferry_suppressed_ =                                                           \
+           [] {                                                                              \
+             static ::ferry::log::RateLimiter limiter;                                       \
+             return limiter.Admit();                                                         \
+           }();                                                                              \
+       ferry_suppressed_ >= 0; ferry_suppressed_ = -1)                                       \
+  FERRY_LOG(sev) << (ferry_suppressed_ > 0                                                   \
+                         ? "(" + std::to_string(ferry_suppressed_) + " similar suppressed) " \
+                         : std::string())
 
 #define FERRY_CHECK(cond)                                                                         \
   (cond) ? (void)0                                                                                \

@@ -125,8 +125,8 @@ void CoreWorker::FlushSubmissions() {
 void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
   std::vector<wire::TaskResult> results;
   if (Status st = wire::DecodeTaskResults(msg, &results); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed TaskDone message from " << from << ": "
-                     << st.ToString();
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed TaskDone message from " << from << ": "
+                                  << st.ToString();
     return;
   }
   for (wire::TaskResult& r : results) {
@@ -228,8 +228,8 @@ void CoreWorker::GetAsync(const ObjectId& id, ResolveCallback cb) {
 void CoreWorker::HandleGetObject(NodeId from, const Buffer& msg) {
   wire::GetObjectRequest req;
   if (Status st = wire::DecodeGetObject(msg, &req); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed GetObject message from " << from << ": "
-                     << st.ToString();
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed GetObject message from " << from << ": "
+                                  << st.ToString();
     return;
   }
   auto it = owned_.find(req.id);

@@ -26,7 +26,8 @@ void ObjectManager::Resolve(const ObjectId& id, ResolveCallback cb) {
 void ObjectManager::HandleObjectInfo(NodeId from, const Buffer& msg) {
   wire::ObjectInfoReply reply;
   if (Status st = wire::DecodeObjectInfo(msg, &reply); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed ObjectInfo from " << from << ": " << st.ToString();
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed ObjectInfo from " << from << ": "
+                                  << st.ToString();
     return;
   }
   auto rit = requests_.find(reply.request_id);

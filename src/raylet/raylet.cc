@@ -72,8 +72,8 @@ void Raylet::Stop() {
 void Raylet::HandleSubmitTasks(NodeId from, const Buffer& msg) {
   std::vector<wire::TaskSpec> specs;
   if (Status st = wire::DecodeTaskSpecs(msg, &specs); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed SubmitTasks message from " << from << ": "
-                     << st.ToString();
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed SubmitTasks message from " << from << ": "
+                                  << st.ToString();
     return;
   }
   for (wire::TaskSpec& spec : specs) {
@@ -234,8 +234,8 @@ void Raylet::FlushReplies() {
 void Raylet::HandleFreeObjects(NodeId from, const Buffer& msg) {
   std::vector<ObjectId> ids;
   if (Status st = wire::DecodeFreeObjects(msg, &ids); !st.ok()) {
-    FERRY_LOG(ERROR) << "dropped a malformed FreeObjects message from " << from << ": "
-                     << st.ToString();
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed FreeObjects message from " << from << ": "
+                                  << st.ToString();
     return;
   }
   for (const ObjectId& id : ids) store_->Erase(id);

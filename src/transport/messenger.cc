@@ -26,7 +26,8 @@ void Messenger::Send(NodeId to, uint16_t type, std::string bytes) {
 void Messenger::Dispatch(NodeId from, uint16_t type, Buffer msg) {
   auto it = handlers_.find(type);
   if (it == handlers_.end()) {
-    FERRY_LOG(WARNING) << "dropped a message of unknown type " << type << " from " << from;
+    FERRY_LOG_RATE_LIMITED(WARNING)
+        << "dropped a message of unknown type " << type << " from " << from;
     return;
   }
   it->second(from, std::move(msg));

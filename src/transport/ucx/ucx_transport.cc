@@ -493,15 +493,15 @@ ucs_status_t UcxTransport::OnAmRecv(void* arg, const void* header, size_t header
   auto* t = static_cast<UcxTransport*>(arg);
   const bool rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
   if (header == nullptr || header_length != sizeof(AmHeader)) {
-    FERRY_LOG(ERROR) << "ucx: dropping a message with a malformed header (" << header_length
-                     << " bytes)";
+    FERRY_LOG_RATE_LIMITED(ERROR) << "ucx: dropping a message with a malformed header ("
+                                  << header_length << " bytes)";
     return UCS_OK;
   }
   AmHeader h;
   std::memcpy(&h, header, sizeof(h));  // the header may be unaligned
   if (h.magic != kAmMagic || h.version != kAmVersion) {
-    FERRY_LOG(ERROR) << "ucx: dropping a message with an unknown header (magic " << h.magic
-                     << ", version " << h.version << ")";
+    FERRY_LOG_RATE_LIMITED(ERROR) << "ucx: dropping a message with an unknown header (magic "
+                                  << h.magic << ", version " << h.version << ")";
     return UCS_OK;
   }
   return t->HandleAm(h, data, length, rndv);
@@ -516,8 +516,8 @@ ucs_status_t UcxTransport::HandleAm(const AmHeader& h, void* data, size_t length
     return UCS_OK;
   }
   if (h.seq - s->next > kMaxReorderWindow) {
-    FERRY_LOG(ERROR) << "ucx: dropping message " << h.seq << " from " << PeerName(h.sender)
-                     << ": too far ahead of " << s->next;
+    FERRY_LOG_RATE_LIMITED(ERROR) << "ucx: dropping message " << h.seq << " from "
+                                  << PeerName(h.sender) << ": too far ahead of " << s->next;
     return UCS_OK;
   }
   if (!rndv) {
@@ -551,8 +551,8 @@ ucs_status_t UcxTransport::HandleAm(const AmHeader& h, void* data, size_t length
     }
   }
   if (refuse != UCS_OK) {
-    FERRY_LOG(ERROR) << "ucx: refusing a " << length << "-byte message from " << PeerName(h.sender)
-                     << ": " << ucs_status_string(refuse);
+    FERRY_LOG_RATE_LIMITED(ERROR) << "ucx: refusing a " << length << "-byte message from "
+                                  << PeerName(h.sender) << ": " << ucs_status_string(refuse);
     slot.ready = slot.dropped = true;
     DrainStream(h.sender, *s);
     return refuse;  // UCX drops the data and fails the sender's request with this status
