@@ -153,6 +153,12 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
     entries.push_back({NodeId(p.rank), p.hostname, p.pid, p.cpus, true});
   }
   core_->SetClusterView(std::move(view));
+  // Owner and raylet of this process hand each other specs and results without encoding.
+  core_->SetLocalRaylet(
+      [this](std::vector<wire::TaskSpec> specs) { raylet_->SubmitTasks(self_, std::move(specs)); });
+  raylet_->SetLocalResultSink([this](NodeId from, std::vector<wire::TaskResult> results) {
+    core_->HandleTaskResults(from, std::move(results));
+  });
   if (is_head()) {
     gcs_ = std::make_unique<gcs::GcsServer>(loop_.get(), messenger_.get(), std::move(entries),
                                             std::chrono::milliseconds(config.heartbeat_period_ms));

@@ -103,8 +103,7 @@ void CoreWorker::Place(wire::TaskSpec spec) {
   auto& batch = outgoing_[d.node];
   batch.push_back(std::move(spec));
   if (static_cast<int>(batch.size()) >= options_.max_batch) {
-    messenger_->Send(d.node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks),
-                     wire::EncodeTaskSpecs(batch));
+    SendSpecs(d.node, std::move(batch));
     batch.clear();
   } else if (!flush_posted_) {
     flush_posted_ = true;
@@ -116,10 +115,18 @@ void CoreWorker::FlushSubmissions() {
   flush_posted_ = false;
   for (auto& [node, batch] : outgoing_) {
     if (batch.empty()) continue;
-    messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks),
-                     wire::EncodeTaskSpecs(batch));
+    SendSpecs(node, std::move(batch));
     batch.clear();
   }
+}
+
+void CoreWorker::SendSpecs(NodeId node, std::vector<wire::TaskSpec> batch) {
+  if (node == options_.self && local_raylet_) {
+    local_raylet_(std::move(batch));  // same process: no encoding
+    return;
+  }
+  messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kSubmitTasks),
+                   wire::EncodeTaskSpecs(batch));
 }
 
 void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
@@ -134,6 +141,12 @@ void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
     // as the object lives; values that are not most of the message get their own copy.
     if (r.value.kind == wire::ObjectValue::Kind::kInline && r.value.data.size() * 2 < msg.size())
       r.value.data = Buffer::CopyOf(r.value.data.data(), r.value.data.size());
+  }
+  HandleTaskResults(from, std::move(results));
+}
+
+void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> results) {
+  for (wire::TaskResult& r : results) {
     auto pit = pending_.find(r.task);
     if (pit == pending_.end()) {
       FERRY_LOG(WARNING) << "completion of unknown task " << r.task << " from " << from

@@ -66,6 +66,13 @@ class CoreWorker {
   void WhenReady(const ObjectId& id, std::function<void()> cb);
 
   void HandleTaskDone(NodeId from, const Buffer& msg);
+  // Completions already decoded (or never encoded: the raylet in this process).
+  void HandleTaskResults(NodeId from, std::vector<wire::TaskResult> results);
+  // Where specs placed on this process's own node go, without encoding.
+  // REQUIRES: before the loop starts.
+  void SetLocalRaylet(std::function<void(std::vector<wire::TaskSpec>)> submit) {
+    local_raylet_ = std::move(submit);
+  }
   void HandleGetObject(NodeId from, const Buffer& msg);
   void OnNodeDead(NodeId node);
 
@@ -95,6 +102,7 @@ class CoreWorker {
   void DoSubmit(wire::TaskSpec spec);
   void Place(wire::TaskSpec spec);
   void FlushSubmissions();
+  void SendSpecs(NodeId node, std::vector<wire::TaskSpec> batch);
   void SetReady(const ObjectId& id, wire::ObjectValue value);
   void ReplyObjectInfo(NodeId to, uint64_t request_id, const ObjectId& id, Owned& obj);
   void MaybeFree(const ObjectId& id);
@@ -119,6 +127,7 @@ class CoreWorker {
   bool warned_infeasible_ = false;
   std::unordered_map<NodeId, std::vector<wire::TaskSpec>> outgoing_;
   bool flush_posted_ = false;
+  std::function<void(std::vector<wire::TaskSpec>)> local_raylet_;
 
   // The owner's memory store: a thread-safe copy of every ready inline (or failed) owned
   // object, so Get on the driver or a task needs no loop round trip. Written on the loop.

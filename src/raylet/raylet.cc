@@ -76,6 +76,10 @@ void Raylet::HandleSubmitTasks(NodeId from, const Buffer& msg) {
                                   << st.ToString();
     return;
   }
+  SubmitTasks(from, std::move(specs));
+}
+
+void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
   for (wire::TaskSpec& spec : specs) {
     auto task = std::make_shared<Task>();
     task->owner = from;
@@ -210,8 +214,7 @@ void Raylet::Reply(NodeId owner, wire::TaskResult result) {
   auto& batch = replies_[owner];
   batch.push_back(std::move(result));
   if (static_cast<int>(batch.size()) >= options_.max_batch) {
-    messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kTaskDone),
-                     wire::EncodeTaskResults(batch));
+    SendResults(owner, std::move(batch));
     batch.clear();
     return;
   }
@@ -225,10 +228,18 @@ void Raylet::FlushReplies() {
   flush_posted_ = false;
   for (auto& [owner, batch] : replies_) {
     if (batch.empty()) continue;
-    messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kTaskDone),
-                     wire::EncodeTaskResults(batch));
+    SendResults(owner, std::move(batch));
     batch.clear();
   }
+}
+
+void Raylet::SendResults(NodeId owner, std::vector<wire::TaskResult> batch) {
+  if (owner == options_.self && local_results_) {
+    local_results_(options_.self, std::move(batch));  // same process: no encoding
+    return;
+  }
+  messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kTaskDone),
+                   wire::EncodeTaskResults(batch));
 }
 
 void Raylet::HandleFreeObjects(NodeId from, const Buffer& msg) {

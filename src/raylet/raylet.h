@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -37,6 +38,12 @@ class Raylet {
   ~Raylet();
 
   void HandleSubmitTasks(NodeId from, const Buffer& msg);
+  // Specs from an owner, already decoded (or never encoded: the owner in this process).
+  void SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs);
+  // Where completions for an owner in this process go, without encoding.
+  // REQUIRES: before the loop starts.
+  using ResultSink = std::function<void(NodeId from, std::vector<wire::TaskResult> results)>;
+  void SetLocalResultSink(ResultSink sink) { local_results_ = std::move(sink); }
   void HandleFreeObjects(NodeId from, const Buffer& msg);
   // Joins the executors after running tasks finish. Queued tasks are dropped. Called from
   // the main thread while the loop still runs; idempotent.
@@ -66,6 +73,7 @@ class Raylet {
   void Finished(const std::shared_ptr<Task>& task, Buffer result, wire::ErrorInfo error);
   void Reply(NodeId owner, wire::TaskResult result);
   void FlushReplies();
+  void SendResults(NodeId owner, std::vector<wire::TaskResult> batch);
 
   // Immutable after construction.
   const RayletOptions options_;
@@ -81,6 +89,7 @@ class Raylet {
   std::unordered_map<NodeId, std::vector<wire::TaskResult>> replies_;
   bool flush_posted_ = false;
   bool stopped_ = false;
+  ResultSink local_results_;
   std::atomic<bool> stop_called_{false};
 
   std::unique_ptr<ExecutorPool> pool_;
