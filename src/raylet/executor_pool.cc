@@ -14,12 +14,6 @@ ExecutorPool::ExecutorPool(size_t initial_threads, std::chrono::microseconds spi
 
 ExecutorPool::~ExecutorPool() { Stop(); }
 
-void ExecutorPool::Run(std::function<void()> fn) {
-  std::vector<std::function<void()>> one;
-  one.push_back(std::move(fn));
-  Run(std::move(one));
-}
-
 void ExecutorPool::Run(std::vector<std::function<void()>> fns) {
   if (fns.empty()) return;
   size_t wake = 0;
@@ -99,9 +93,5 @@ void ExecutorPool::Stop() {
   for (auto& t : threads) t.join();
 }
 
-size_t ExecutorPool::threads() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return threads_.size();
-}
 
 }  // namespace ferry::raylet

@@ -24,10 +24,8 @@ class ExecutorPool {
 
   // Runs each of `fns` on a pool thread, starting threads if too few are idle.
   void Run(std::vector<std::function<void()>> fns);
-  void Run(std::function<void()> fn);
   // Lets queued and running work finish, then joins every thread. Idempotent.
   void Stop();
-  size_t threads() const;
 
  private:
   void Loop();
