@@ -2,6 +2,7 @@
 #include <ferry/ferry.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -262,6 +263,51 @@ TEST(ApiLifecycle, BadConfigurationNamesTheSetting) {
     EXPECT_NE(std::string(e.what()).find("no_such_knob"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(ferry::IsInitialized());
+}
+
+}  // namespace
+
+namespace {
+
+std::atomic<int> g_running{0};  // tasks inside Gather now
+std::atomic<int> g_arrived{0};  // tasks that entered Gather since the test began
+std::atomic<int> g_peak{0};     // most tasks inside Gather at once
+
+// Waits (bounded) until `want` tasks have arrived, so `want` tasks must run at the same time
+// for every one of them to see `want` arrivals; returns the arrivals it saw.
+int Gather(int want) {
+  int now = ++g_running;
+  ++g_arrived;
+  int peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (g_arrived.load() < want && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  int seen = g_arrived.load();
+  --g_running;
+  return seen;
+}
+FERRY_REMOTE(Gather);
+
+TEST_F(Api, FractionalCpuRequestsShareACpu) {
+  // The fixture's node has 2 CPUs: four half-CPU tasks all run at the same time.
+  g_peak = 0;
+  g_arrived = 0;
+  std::vector<ferry::ObjectRef<int>> refs;
+  for (int i = 0; i < 4; ++i) refs.push_back(ferry::Task(Gather).SetResource("CPU", 0.5).Remote(4));
+  for (auto& seen : ferry::Get(refs)) EXPECT_EQ(*seen, 4);
+  EXPECT_EQ(g_peak.load(), 4);
+}
+
+TEST_F(Api, WholeCpuRequestsAreLimitedByTheNodesCpus) {
+  g_peak = 0;
+  g_arrived = 0;
+  std::vector<ferry::ObjectRef<int>> refs;
+  // Each waits for a partner, so two at a time finish; never more than 2 run at once.
+  for (int i = 0; i < 4; ++i) refs.push_back(ferry::Task(Gather).Remote(2));
+  ferry::Get(refs);
+  EXPECT_EQ(g_peak.load(), 2);
 }
 
 }  // namespace
