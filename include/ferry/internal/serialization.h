@@ -35,9 +35,16 @@ struct IsRawVector<std::vector<U, A>>
 inline constexpr unsigned kArchiveFlags =
     boost::archive::no_header | boost::archive::no_codecvt | boost::archive::no_tracking;
 
+// Scalars (integers, floating point, enums) travel as their bytes: an archive would cost more
+// than the value. Every rank runs the same binary on little-endian hosts, so both sides agree.
+template <typename T>
+inline constexpr bool kIsRawScalar = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+
 template <typename T>
 Buffer Serialize(const T& value) {
-  if constexpr (IsRawVector<T>::value) {
+  if constexpr (kIsRawScalar<T>) {
+    return Buffer::CopyOf(&value, sizeof(T));
+  } else if constexpr (IsRawVector<T>::value) {
     return Buffer::CopyOf(value.data(), value.size() * sizeof(typename T::value_type));
   } else {
     std::string out;
@@ -65,7 +72,14 @@ Buffer SerializeMove(T&& value) {
 // Throws ferry::Error if the bytes do not hold a T.
 template <typename T>
 std::shared_ptr<T> Deserialize(const Buffer& bytes) {
-  if constexpr (IsRawVector<T>::value) {
+  if constexpr (kIsRawScalar<T>) {
+    if (bytes.size() != sizeof(T))
+      throw Error("ferry: object of " + std::to_string(bytes.size()) + " bytes is not a " +
+                  std::to_string(sizeof(T)) + "-byte scalar");
+    auto v = std::make_shared<T>();
+    std::memcpy(v.get(), bytes.data(), sizeof(T));
+    return v;
+  } else if constexpr (IsRawVector<T>::value) {
     using U = typename T::value_type;
     if (bytes.size() % sizeof(U) != 0)
       throw Error("ferry: object of " + std::to_string(bytes.size()) +
