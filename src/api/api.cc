@@ -311,8 +311,6 @@ std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready
   return g->ready;
 }
 
-bool IsInitialized() { return ferry::IsInitialized(); }
-
 LocalStats GetLocalStats() {
   auto rt = Current();
   std::promise<LocalStats> p;

@@ -71,7 +71,6 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const Config& config, launch::Bo
 
 Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* every_rank_fails) {
   config_ = config;
-  boot_ = boot;
   const uint32_t rank = boot->Rank();
   self_ = NodeId(rank);
   nodes_ = boot->Size();

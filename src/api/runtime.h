@@ -38,8 +38,6 @@ class Runtime {
   core::CoreWorker* core() { return core_.get(); }
   raylet::Raylet* raylet() { return raylet_.get(); }
   store::ObjectStore* store() { return store_.get(); }
-  const std::string& session_dir() const { return session_dir_; }
-  size_t num_nodes() const { return nodes_; }
 
   // Worker ranks: blocks until the head says shut down (or is lost), then stops.
   // Returns the process exit code.
@@ -55,7 +53,6 @@ class Runtime {
   void StopLocal();
 
   Config config_;
-  launch::Bootstrapper* boot_ = nullptr;
   NodeId self_;
   size_t nodes_ = 1;
   std::string session_dir_;

@@ -53,17 +53,13 @@ void EventLoop::SetPoller(Poller poller) {
 }
 
 void EventLoop::Start() {
-  thread_ = std::jthread([this] {
-    thread_id_.store(std::this_thread::get_id());
-    Run();
-  });
+  thread_ = std::jthread([this] { Run(); });
 }
 
 void EventLoop::Stop() {
   if (!thread_.joinable()) return;
   Post([this] { stop_.store(true); });
   thread_.join();
-  thread_id_.store(std::thread::id());
 }
 
 void EventLoop::Post(std::function<void()> fn) {

@@ -47,8 +47,6 @@ class EventLoop {
   // True between Start() and Stop(). Same thread rules as Start/Stop.
   bool running() const { return thread_.joinable(); }
 
-  bool InLoopThread() const { return std::this_thread::get_id() == thread_id_.load(); }
-
  private:
   EventLoop(int epfd, int wakefd, std::chrono::microseconds spin);
   void Run();
@@ -71,7 +69,6 @@ class EventLoop {
   MpscQueue<std::function<void()>> posted_;
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_{false};
-  std::atomic<std::thread::id> thread_id_{};
   std::jthread thread_;
 
   // Confined to the loop thread.

@@ -37,7 +37,6 @@ class GcsServer {
                      std::function<void(std::vector<NodeId>)> done);
   void HandleShutdownAck(NodeId from);
   void OnNodeDead(NodeId node);
-  const std::vector<NodeEntry>& nodes() const { return nodes_; }
 
  private:
   void Beat();

@@ -96,7 +96,6 @@ void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
       ready_.push_back(std::move(task));
       continue;
     }
-    resolving_++;
     for (size_t i = 0; i < task->spec.args.size(); ++i) {
       if (task->spec.args[i].kind != wire::TaskArg::Kind::kRef) continue;
       objects_->Resolve(task->spec.args[i].ref,
@@ -114,7 +113,6 @@ void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const 
     task->error = r.error;
   }
   if (--task->unresolved != 0) return;
-  resolving_--;
   if (task->failed) {
     // A task whose argument failed fails with the upstream error, its kind and message kept.
     Finished(task, Buffer(), task->error);

@@ -54,7 +54,6 @@ class Raylet {
   void NotifyBlocked(double cpus);
   void NotifyUnblocked(double cpus);
 
-  size_t queued() const { return ready_.size() + resolving_; }
 
  private:
   struct Task {
@@ -84,7 +83,6 @@ class Raylet {
 
   // Confined to the loop.
   std::deque<std::shared_ptr<Task>> ready_;
-  size_t resolving_ = 0;
   double used_cpus_ = 0;
   std::unordered_map<NodeId, std::vector<wire::TaskResult>> replies_;
   bool flush_posted_ = false;

@@ -109,28 +109,6 @@ Status CheckDone(const Reader& r) {
 
 }  // namespace
 
-const char* MsgTypeName(uint16_t type) {
-  switch (static_cast<MsgType>(type)) {
-    case MsgType::kSubmitTasks:
-      return "SubmitTasks";
-    case MsgType::kTaskDone:
-      return "TaskDone";
-    case MsgType::kGetObject:
-      return "GetObject";
-    case MsgType::kObjectInfo:
-      return "ObjectInfo";
-    case MsgType::kFreeObjects:
-      return "FreeObjects";
-    case MsgType::kHeartbeat:
-      return "Heartbeat";
-    case MsgType::kShutdown:
-      return "Shutdown";
-    case MsgType::kShutdownAck:
-      return "ShutdownAck";
-  }
-  return "Unknown";
-}
-
 double TaskSpec::cpus() const {
   for (const auto& [n, v] : resources)
     if (n == "CPU") return v;

@@ -27,7 +27,6 @@ enum class MsgType : uint16_t {
   kShutdown = 7,     // head -> worker
   kShutdownAck = 8,  // worker -> head
 };
-const char* MsgTypeName(uint16_t type);
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.
 enum class ErrorKind : uint8_t {

@@ -53,7 +53,6 @@ std::vector<bool> WaitObjects(const std::vector<ObjectId>& ids, size_t num_ready
                               int64_t timeout_ms);
 // A handle for an id that arrived inside a value (a borrowed or re-entered reference).
 std::shared_ptr<RefHandle> AdoptRef(const ObjectId& id);
-bool IsInitialized();
 
 // What this process holds right now (the stats API of the object-store work will replace it).
 struct LocalStats {
