@@ -1,0 +1,45 @@
+// ferry-bench-instructions: fixed workloads for counting instructions with callgrind, which is
+// repeatable whatever the machine's noise. Embedded mode only. Usage:
+//   export FERRY_SPIN_US=0 FERRY_EXECUTOR_SPIN_US=0 FERRY_NUM_CPUS=1
+//   valgrind --tool=callgrind ferry-bench-instructions empty    # 20 x 1,000 empty async tasks
+//   valgrind --tool=callgrind ferry-bench-instructions scalars  # 20 x (1,000 Plus(int, int)
+//                                                               #   + 1,000 Put/Get of an int)
+#include <ferry/ferry.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace {
+
+void Empty() {}
+int Plus(int a, int b) { return a + b; }
+FERRY_REMOTE(Empty, Plus);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ferry::Init(argc, argv);
+  const char* mode = argc > 1 ? argv[1] : "";
+  long sum = 0;
+  if (std::strcmp(mode, "empty") == 0) {
+    for (int round = 0; round < 20; ++round) {
+      std::vector<ferry::ObjectRef<void>> refs;
+      for (int i = 0; i < 1000; ++i) refs.push_back(ferry::Task(Empty).Remote());
+      ferry::Get(refs);
+    }
+  } else if (std::strcmp(mode, "scalars") == 0) {
+    for (int round = 0; round < 20; ++round) {
+      std::vector<ferry::ObjectRef<int>> refs;
+      for (int i = 0; i < 1000; ++i) refs.push_back(ferry::Task(Plus).Remote(i, 1));
+      for (auto& v : ferry::Get(refs)) sum += *v;
+      for (int i = 0; i < 1000; ++i) sum += *ferry::Get(ferry::Put(i));
+    }
+  } else {
+    std::fprintf(stderr, "usage: ferry-bench-instructions empty|scalars\n");
+    ferry::Shutdown();
+    return 2;
+  }
+  ferry::Shutdown();
+  std::printf("done (%ld)\n", sum);
+  return 0;
+}
