@@ -44,6 +44,14 @@ class OwnerDiedError : public Error {
   using Error::Error;
 };
 
+/// The actor a call was sent to is dead, or died before the call ran. what() says why: killed,
+/// exited through ExitActor(), its constructor threw (with the constructor's message), its node
+/// or its creator died, or the cluster shut down.
+class ActorDiedError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// ferry was used before Init, after Shutdown, or the runtime failed.
 class RuntimeError : public Error {
  public:

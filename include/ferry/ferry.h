@@ -122,6 +122,14 @@ WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_objects, int64
 
 namespace internal {
 
+// Throws std::invalid_argument for an empty name or a negative, NaN or infinite amount.
+inline void CheckResource(const std::string& name, double amount) {
+  if (name.empty()) throw std::invalid_argument("ferry: SetResource: empty resource name");
+  if (std::isnan(amount) || amount < 0 || std::isinf(amount))
+    throw std::invalid_argument("ferry: SetResource(\"" + name +
+                                "\"): amount must be a finite value >= 0");
+}
+
 template <typename Param, typename Arg>
 ArgSpec MakeArg(Arg&& arg) {
   using A = std::decay_t<Arg>;
@@ -144,6 +152,12 @@ ArgSpec MakeArg(Arg&& arg) {
   return spec;
 }
 
+// Encodes each argument for the parameter at its position in `ArgsTuple`.
+template <typename ArgsTuple, size_t... I, typename... Args>
+void AddArgs(std::vector<ArgSpec>& specs, std::index_sequence<I...>, Args&&... args) {
+  (specs.push_back(MakeArg<std::tuple_element_t<I, ArgsTuple>>(std::forward<Args>(args))), ...);
+}
+
 }  // namespace internal
 
 /// Builds a remote call of a registered function: Task(f).SetName("x").Remote(args...).
@@ -162,10 +176,7 @@ class TaskCaller {
   /// A resource this task needs while it runs (only "CPU" is honoured by placement for now).
   /// Throws std::invalid_argument for an empty name or a negative or NaN amount.
   TaskCaller& SetResource(const std::string& name, double amount) {
-    if (name.empty()) throw std::invalid_argument("ferry: SetResource: empty resource name");
-    if (std::isnan(amount) || amount < 0 || std::isinf(amount))
-      throw std::invalid_argument("ferry: SetResource(\"" + name +
-                                  "\"): amount must be a finite value >= 0");
+    internal::CheckResource(name, amount);
     options_.resources[name] = amount;
     return *this;
   }
@@ -184,24 +195,18 @@ class TaskCaller {
   template <typename... Args>
   ObjectRef<R> Remote(Args&&... args) {
     static_assert(sizeof...(Args) == Traits::kArity, "wrong number of arguments for this function");
-    const std::string* name = internal::FunctionNameOf(reinterpret_cast<const void*>(fn_));
+    const std::string* name = internal::FunctionNameOf(internal::KeyOf(reinterpret_cast<const void*>(fn_)));
     if (name == nullptr)
       throw FunctionNotFoundError(
           "ferry: the function passed to Task() is not registered; add it to FERRY_REMOTE(...)");
     std::vector<internal::ArgSpec> specs;
     specs.reserve(sizeof...(Args));
-    AddArgs(specs, std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+    internal::AddArgs<typename Traits::ArgsTuple>(specs, std::index_sequence_for<Args...>(),
+                                                  std::forward<Args>(args)...);
     return ObjectRef<R>(internal::SubmitTask(*name, std::move(specs), options_));
   }
 
  private:
-  template <size_t... I, typename... Args>
-  void AddArgs(std::vector<internal::ArgSpec>& specs, std::index_sequence<I...>, Args&&... args) {
-    (specs.push_back(internal::MakeArg<std::tuple_element_t<I, typename Traits::ArgsTuple>>(
-         std::forward<Args>(args))),
-     ...);
-  }
-
   F fn_;
   internal::CallOptions options_;
 };
@@ -213,3 +218,5 @@ TaskCaller<R (*)(Args...)> Task(R (*fn)(Args...)) {
 }
 
 }  // namespace ferry
+
+#include "ferry/actor.h"  // IWYU pragma: export

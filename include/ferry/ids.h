@@ -1,4 +1,4 @@
-// Strong identifiers shared by the public API and the runtime: NodeId, TaskId, ObjectId.
+// Strong identifiers shared by the public API and the runtime: NodeId, TaskId, ObjectId, ActorId.
 // ObjectIds are deterministic (owner node + task sequence + return index) so that lineage can
 // rebuild the same id. Plain value types; thread-compatible.
 #pragma once
@@ -56,7 +56,28 @@ struct ObjectId {
   }
 };
 
+/// Identifies one actor: the id of the task that created it (its creator and sequence number).
+/// The same id survives restarts. Comparable, hashable, printable, serializable.
+struct ActorId {
+  TaskId task;
+  bool IsNil() const { return task.owner.IsNil(); }
+  NodeId creator() const { return task.owner; }
+  std::string ToString() const {
+    return "actor-" + std::to_string(task.owner.value()) + "-" + std::to_string(task.seq);
+  }
+  friend constexpr auto operator<=>(const ActorId&, const ActorId&) = default;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar& task.owner;
+    ar& task.seq;
+  }
+};
+
 inline std::ostream& operator<<(std::ostream& os, const NodeId& id) { return os << id.ToString(); }
+inline std::ostream& operator<<(std::ostream& os, const ActorId& id) {
+  return os << id.ToString();
+}
 inline std::ostream& operator<<(std::ostream& os, const TaskId& id) { return os << id.ToString(); }
 inline std::ostream& operator<<(std::ostream& os, const ObjectId& id) {
   return os << id.ToString();
@@ -88,5 +109,11 @@ template <>
 struct std::hash<ferry::ObjectId> {
   size_t operator()(const ferry::ObjectId& id) const noexcept {
     return std::hash<ferry::TaskId>()(id.task) * 31 + id.index;
+  }
+};
+template <>
+struct std::hash<ferry::ActorId> {
+  size_t operator()(const ferry::ActorId& id) const noexcept {
+    return std::hash<ferry::TaskId>()(id.task);
   }
 };

@@ -1,5 +1,6 @@
 // The public entry points (include/ferry/ferry.h, runtime_hooks.h): the only place where
 // runtime Status values become exceptions.
+#include <cxxabi.h>
 #include <immintrin.h>
 
 #include <atomic>
@@ -41,6 +42,8 @@ std::shared_ptr<api::Runtime> Current() {
       throw ObjectLostError(e.message);
     case wire::ErrorKind::kOwnerDied:
       throw OwnerDiedError(e.message);
+    case wire::ErrorKind::kActorDied:
+      throw ActorDiedError(e.message);
     default:
       throw RuntimeError(e.message.empty() ? "ferry: internal error" : e.message);
   }
@@ -114,7 +117,46 @@ void AtExit() {
   std::exit(code);
 }
 
+std::string Demangle(const std::string& name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+  std::string out = (status == 0 && d != nullptr) ? d : name;
+  std::free(d);
+  return out;
+}
+
+// Sends a request to the GCS through `send` and waits for its answer. A waiting task body
+// lends its CPU meanwhile.
+wire::ActorEvent AskGcs(const std::function<void(core::CoreWorker::GcsReply)>& send) {
+  auto answer = std::make_shared<std::promise<wire::ActorEvent>>();
+  std::future<wire::ActorEvent> f = answer->get_future();
+  send([answer](const wire::ActorEvent& ev) { answer->set_value(ev); });
+  BlockedScope blocked;
+  return f.get();
+}
+
+// The spec's arguments from the API's, in order.
+void FillArgs(std::vector<internal::ArgSpec>& args, wire::TaskSpec& spec) {
+  spec.args.resize(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].is_ref) {
+      spec.args[i].kind = wire::TaskArg::Kind::kRef;
+      spec.args[i].ref = args[i].ref;
+    } else {
+      spec.args[i].value = std::move(args[i].value);
+    }
+  }
+}
+
 }  // namespace
+
+void ExitActor() {
+  if (!raylet::InActor())
+    throw RuntimeError("ferry::ExitActor() called outside an actor's method");
+  throw internal::ActorExitSignal{};
+}
+
+bool WasCurrentActorRestarted() { return raylet::InActor() && raylet::CurrentActorRestarted(); }
 
 void Init() {
   int argc = 0;
@@ -201,15 +243,7 @@ std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<A
   spec.function = function;
   spec.name = options.name.empty() ? function : options.name;
   spec.max_retries = options.max_retries;
-  spec.args.resize(args.size());
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i].is_ref) {
-      spec.args[i].kind = wire::TaskArg::Kind::kRef;
-      spec.args[i].ref = args[i].ref;
-    } else {
-      spec.args[i].value = std::move(args[i].value);
-    }
-  }
+  FillArgs(args, spec);
   bool has_cpu = false;
   for (const auto& [name, amount] : options.resources) {
     spec.resources.emplace_back(name, amount);
@@ -222,6 +256,95 @@ std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<A
   // `args` (and the handles keeping ref arguments alive) go only after the submission is
   // queued, so the owner counts the argument before any release of it.
   return handle;
+}
+
+ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
+                    const ActorCreateOptions& options) {
+  auto rt = Current();
+  core::CoreWorker* core = rt->core();
+  wire::TaskSpec spec;
+  spec.id = core->NewTaskId();
+  spec.return_id = ObjectId{spec.id, 0};
+  spec.kind = wire::TaskKind::kActorCreation;
+  spec.actor = ActorId{spec.id};
+  spec.function = factory;
+  spec.name = options.name.empty() ? factory : options.name;
+  FillArgs(args, spec);
+  bool has_cpu = false;
+  for (const auto& [name, amount] : options.resources) {
+    spec.resources.emplace_back(name, amount);
+    has_cpu |= name == "CPU";
+  }
+  if (!has_cpu) spec.resources.emplace_back("CPU", 1.0);  // held for the actor's life
+  wire::ActorOptions& o = spec.actor_options;
+  o.name = options.name;
+  o.ns = options.ns;
+  o.class_name = options.class_name;
+  o.max_restarts = options.max_restarts;
+  o.max_concurrency = options.max_concurrency;
+  o.max_task_retries = options.max_task_retries;
+  o.detached = options.detached;
+  const ActorId id = spec.actor;
+  if (options.name.empty()) {
+    core->CreateActor(std::move(spec), nullptr);
+    return id;  // `args` (keeping ref arguments alive) go after the creation is queued
+  }
+  // A named actor: the caller learns at once whether the name was free.
+  o.request_id = core->NewRequestId();
+  wire::ActorEvent ev = AskGcs([&](core::CoreWorker::GcsReply reply) {
+    core->CreateActor(std::move(spec), std::move(reply));
+  });
+  if (!ev.flag) throw std::invalid_argument("ferry::Actor(...).Remote: " + ev.message);
+  return id;
+}
+
+std::shared_ptr<RefHandle> SubmitActorTask(const ActorId& actor, const std::string& method,
+                                           std::vector<ArgSpec> args, const CallOptions& options) {
+  auto rt = Current();
+  wire::TaskSpec spec;
+  spec.id = rt->core()->NewTaskId();
+  spec.return_id = ObjectId{spec.id, 0};
+  spec.kind = wire::TaskKind::kActorCall;
+  spec.actor = actor;
+  spec.function = method;
+  spec.name = options.name.empty() ? method : options.name;
+  spec.max_retries = -2;  // the actor's max_task_retries
+  FillArgs(args, spec);
+  auto handle = std::make_shared<RefHandle>(spec.return_id, g_epoch.load());
+  rt->core()->Submit(std::move(spec));
+  return handle;
+}
+
+void KillActor(const ActorId& actor, bool no_restart) {
+  auto rt = Current();
+  core::CoreWorker* core = rt->core();
+  wire::ActorEvent req;
+  req.request_id = core->NewRequestId();
+  req.actor = actor;
+  req.flag = no_restart;
+  wire::ActorEvent ev = AskGcs([&](core::CoreWorker::GcsReply reply) {
+    core->RequestGcs(wire::MsgType::kActorKill, req, std::move(reply));
+  });
+  if (!ev.flag) FERRY_LOG(WARNING) << "Kill(" << actor << "): " << ev.message;
+}
+
+bool LookupActor(const std::string& name, const std::string& ns, const std::string& class_name,
+                 ActorId* out) {
+  auto rt = Current();
+  core::CoreWorker* core = rt->core();
+  wire::ActorEvent req;
+  req.request_id = core->NewRequestId();
+  req.name = name;
+  req.ns = ns;
+  wire::ActorEvent ev = AskGcs([&](core::CoreWorker::GcsReply reply) {
+    core->RequestGcs(wire::MsgType::kActorLookup, req, std::move(reply));
+  });
+  if (!ev.flag || ev.state == wire::ActorState::kDead) return false;
+  if (ev.class_name != class_name)
+    throw std::invalid_argument("ferry::GetActor: the actor named '" + name + "' is a " +
+                                Demangle(ev.class_name) + ", not a " + Demangle(class_name));
+  *out = ev.actor;
+  return true;
 }
 
 std::shared_ptr<RefHandle> PutObject(Buffer value) {

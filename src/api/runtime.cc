@@ -201,6 +201,41 @@ void Runtime::RegisterHandlers() {
   messenger_->Register(Type(MsgType::kFreeObjects), [this](NodeId from, const Buffer& m) {
     raylet_->HandleFreeObjects(from, m);
   });
+  // Actors: requests to the GCS are served on the head only.
+  auto gcs_handler = [this](void (gcs::ActorDirectory::*fn)(NodeId, const Buffer&)) {
+    return [this, fn](NodeId from, const Buffer& m) {
+      if (!gcs_) {
+        FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a GCS request from " << from
+                                      << ": this rank is not the head";
+        return;
+      }
+      (gcs_->actors().*fn)(from, m);
+    };
+  };
+  messenger_->Register(Type(MsgType::kActorRegister),
+                       gcs_handler(&gcs::ActorDirectory::HandleRegister));
+  messenger_->Register(Type(MsgType::kActorCreated),
+                       gcs_handler(&gcs::ActorDirectory::HandleCreated));
+  messenger_->Register(Type(MsgType::kActorSubscribe),
+                       gcs_handler(&gcs::ActorDirectory::HandleSubscribe));
+  messenger_->Register(Type(MsgType::kActorKill), gcs_handler(&gcs::ActorDirectory::HandleKill));
+  messenger_->Register(Type(MsgType::kActorExited),
+                       gcs_handler(&gcs::ActorDirectory::HandleExited));
+  messenger_->Register(Type(MsgType::kActorLookup),
+                       gcs_handler(&gcs::ActorDirectory::HandleLookup));
+  messenger_->Register(Type(MsgType::kActorReply),
+                       [this](NodeId from, const Buffer& m) { core_->HandleActorReply(from, m); });
+  messenger_->Register(Type(MsgType::kActorUpdate),
+                       [this](NodeId from, const Buffer& m) { core_->HandleActorUpdate(from, m); });
+  messenger_->Register(Type(MsgType::kNodeResources), [this](NodeId from, const Buffer& m) {
+    core_->HandleNodeResources(from, m);
+  });
+  messenger_->Register(Type(MsgType::kActorCreate), [this](NodeId from, const Buffer& m) {
+    raylet_->HandleActorCreate(from, m);
+  });
+  messenger_->Register(Type(MsgType::kActorDestroy), [this](NodeId from, const Buffer& m) {
+    raylet_->HandleActorDestroy(from, m);
+  });
   messenger_->Register(Type(MsgType::kHeartbeat), [this](NodeId from, const Buffer&) {
     if (monitor_ && from == NodeId(0)) monitor_->HandleHeartbeat();
   });

@@ -13,7 +13,7 @@ namespace {
 struct Table {
   std::mutex mu;
   std::map<std::string, FunctionEntry> by_name;         // Guarded by mu (ordered: stable hash).
-  std::unordered_map<const void*, std::string> by_key;  // Guarded by mu.
+  std::unordered_map<std::string, std::string> by_key;  // Guarded by mu.
 };
 Table& GetTable() {
   static Table* t = new Table();  // never destroyed: used during static init and exit
@@ -30,19 +30,22 @@ uint64_t Fnv1a(uint64_t h, const std::string& s) {
 
 }  // namespace
 
-bool RegisterFunction(const std::string& name, const void* key, std::string signature,
-                      Invoker invoker, size_t arity) {
+bool RegisterEntry(FunctionEntry entry, const std::string& key) {
   Table& t = GetTable();
   std::lock_guard<std::mutex> lock(t.mu);
-  auto it = t.by_name.find(name);
+  auto it = t.by_name.find(entry.name);
   if (it != t.by_name.end()) {
-    if (it->second.invoker == invoker) return true;  // same function registered twice
+    const FunctionEntry& old = it->second;
+    if (old.invoker == entry.invoker && old.factory == entry.factory &&
+        old.method == entry.method)
+      return true;  // same function registered twice
     std::fprintf(stderr, "ferry: FERRY_REMOTE registers two different functions as '%s'\n",
-                 name.c_str());
+                 entry.name.c_str());
     std::abort();
   }
-  t.by_name.emplace(name, FunctionEntry{name, std::move(signature), invoker, arity});
-  t.by_key.emplace(key, name);
+  std::string name = entry.name;
+  t.by_name.emplace(name, std::move(entry));
+  t.by_key.emplace(key, std::move(name));
   return true;
 }
 
@@ -53,7 +56,7 @@ const FunctionEntry* FindFunction(const std::string& name) {
   return it == t.by_name.end() ? nullptr : &it->second;
 }
 
-const std::string* FunctionNameOf(const void* key) {
+const std::string* FunctionNameOf(const std::string& key) {
   Table& t = GetTable();
   std::lock_guard<std::mutex> lock(t.mu);
   auto it = t.by_key.find(key);

@@ -72,6 +72,7 @@ void CoreWorker::DoSubmit(wire::TaskSpec spec) {
   ret.producing = true;
   Pending p;
   p.cpus = spec.cpus();
+  p.actor_call = spec.kind == wire::TaskKind::kActorCall;
   for (const wire::TaskArg& a : spec.args) {
     if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self) continue;
     auto it = owned_.find(a.ref);
@@ -80,6 +81,10 @@ void CoreWorker::DoSubmit(wire::TaskSpec spec) {
     p.owned_args.push_back(a.ref);
   }
   pending_[spec.id] = std::move(p);
+  if (spec.kind == wire::TaskKind::kActorCall) {
+    RouteActorCall(std::move(spec));
+    return;
+  }
   Place(std::move(spec));
 }
 
@@ -100,10 +105,14 @@ void CoreWorker::Place(wire::TaskSpec spec) {
   p.node = d.node;
   if (auto it = view_index_.find(d.node); it != view_index_.end())
     view_.nodes[it->second].used_cpus += p.cpus;
-  auto& batch = outgoing_[d.node];
+  Enqueue(d.node, std::move(spec));
+}
+
+void CoreWorker::Enqueue(NodeId node, wire::TaskSpec spec) {
+  auto& batch = outgoing_[node];
   batch.push_back(std::move(spec));
   if (static_cast<int>(batch.size()) >= options_.max_batch) {
-    SendSpecs(d.node, std::move(batch));
+    SendSpecs(node, std::move(batch));
     batch.clear();
   } else if (!flush_posted_) {
     flush_posted_ = true;
@@ -153,6 +162,9 @@ void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> re
                          << " ignored";
       continue;
     }
+    if (pit->second.actor_call && r.value.kind == wire::ObjectValue::Kind::kError &&
+        r.value.error.kind == wire::ErrorKind::kActorDied && RetryActorCall(pit->second))
+      continue;  // resent once the actor is back
     Pending p = std::move(pit->second);
     pending_.erase(pit);
     if (auto it = view_index_.find(p.node); it != view_index_.end())
@@ -166,12 +178,7 @@ void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> re
       messenger_->Send(r.value.location.node, static_cast<uint16_t>(wire::MsgType::kFreeObjects),
                        wire::EncodeFreeObjects({r.return_id}));
     }
-    for (const ObjectId& arg : p.owned_args) {
-      auto it = owned_.find(arg);
-      if (it == owned_.end()) continue;
-      it->second.task_refs--;
-      MaybeFree(arg);
-    }
+    ReleaseArgs(p.owned_args);
   }
 }
 
@@ -306,8 +313,22 @@ void CoreWorker::OnNodeDead(NodeId node) {
     view_.nodes[it->second].alive = false;
   // Tasks that were running there fail; retries come with the fault-tolerance work.
   std::vector<std::pair<TaskId, Pending>> lost;
-  for (const auto& [tid, p] : pending_)
-    if (p.node == node) lost.emplace_back(tid, p);
+  std::vector<TaskId> lost_calls;
+  for (const auto& [tid, p] : pending_) {
+    if (p.node != node) continue;
+    if (p.actor_call) {
+      lost_calls.push_back(tid);
+    } else {
+      lost.emplace_back(tid, p);
+    }
+  }
+  for (const TaskId& tid : lost_calls) {
+    auto it = pending_.find(tid);
+    if (it == pending_.end() || RetryActorCall(it->second)) continue;
+    FailTask(tid, wire::ErrorKind::kActorDied,
+             "the actor call " + tid.ToString() + " was lost: " + node.ToString() +
+                 ", which hosted its actor, died while running it");
+  }
   for (auto& [tid, p] : lost) {
     pending_.erase(tid);
     ObjectId ret{tid, 0};
@@ -320,12 +341,7 @@ void CoreWorker::OnNodeDead(NodeId node) {
                                                    node.ToString() + " died while running it"};
       SetReady(ret, std::move(v));
     }
-    for (const ObjectId& arg : p.owned_args) {
-      auto it = owned_.find(arg);
-      if (it == owned_.end()) continue;
-      it->second.task_refs--;
-      MaybeFree(arg);
-    }
+    ReleaseArgs(p.owned_args);
   }
   // Objects whose only copies were there are lost.
   for (auto& [id, obj] : owned_) {
@@ -340,6 +356,186 @@ void CoreWorker::OnNodeDead(NodeId node) {
     }
   }
   objects_->OnNodeDead(node);
+}
+
+// --- Actors ---------------------------------------------------------------------------------
+
+void CoreWorker::ReleaseArgs(const std::vector<ObjectId>& args) {
+  for (const ObjectId& arg : args) {
+    auto it = owned_.find(arg);
+    if (it == owned_.end()) continue;
+    it->second.task_refs--;
+    MaybeFree(arg);
+  }
+}
+
+void CoreWorker::FailTask(const TaskId& task, wire::ErrorKind kind, const std::string& message) {
+  auto pit = pending_.find(task);
+  if (pit == pending_.end()) return;
+  Pending p = std::move(pit->second);
+  pending_.erase(pit);
+  ObjectId ret{task, 0};
+  if (auto oit = owned_.find(ret); oit != owned_.end()) {
+    oit->second.producing = false;
+    wire::ObjectValue v;
+    v.kind = wire::ObjectValue::Kind::kError;
+    v.error = {kind, message};
+    SetReady(ret, std::move(v));
+  }
+  ReleaseArgs(p.owned_args);
+}
+
+void CoreWorker::RouteActorCall(wire::TaskSpec spec) {
+  ActorRoute& route = actors_[spec.actor];
+  if (route.known && route.state == wire::ActorState::kDead) {
+    FailTask(spec.id, wire::ErrorKind::kActorDied,
+             spec.actor.ToString() + " is dead: " + route.death);
+    return;
+  }
+  if (route.known && route.state == wire::ActorState::kAlive) {
+    SendActorCall(route, std::move(spec));
+    return;
+  }
+  route.queued.push_back(std::move(spec));
+  if (!route.subscribed) Subscribe(route.queued.back().actor, route);
+}
+
+void CoreWorker::SendActorCall(ActorRoute& route, wire::TaskSpec spec) {
+  auto pit = pending_.find(spec.id);
+  if (pit == pending_.end()) return;
+  // -2: the actor's own max_task_retries applies (learned from the GCS).
+  if (spec.max_retries == -2) spec.max_retries = route.max_task_retries;
+  pit->second.node = route.node;
+  if (spec.max_retries != 0) pit->second.retry_spec = std::make_shared<wire::TaskSpec>(spec);
+  Enqueue(route.node, std::move(spec));
+}
+
+bool CoreWorker::RetryActorCall(Pending& p) {
+  if (!p.retry_spec || p.retry_spec->max_retries == 0) return false;
+  auto rit = actors_.find(p.retry_spec->actor);
+  if (rit == actors_.end()) return false;
+  ActorRoute& route = rit->second;
+  if (route.known && route.state == wire::ActorState::kDead) return false;
+  wire::TaskSpec spec = std::move(*p.retry_spec);
+  p.retry_spec.reset();
+  if (spec.max_retries > 0) spec.max_retries--;
+  p.node = NodeId();
+  // Where the actor lives now is the GCS's to say: ask again, and hold the call until then.
+  route.known = false;
+  route.queued.push_back(std::move(spec));
+  route.subscribed = false;
+  Subscribe(route.queued.back().actor, route);
+  return true;
+}
+
+void CoreWorker::Subscribe(const ActorId& id, ActorRoute& route) {
+  route.subscribed = true;
+  wire::ActorEvent ev;
+  ev.actor = id;
+  messenger_->Send(NodeId(0), static_cast<uint16_t>(wire::MsgType::kActorSubscribe),
+                   wire::EncodeActorEvent(ev));
+}
+
+void CoreWorker::CreateActor(wire::TaskSpec spec, GcsReply on_reply) {
+  loop_->Post([this, spec = std::move(spec), on_reply = std::move(on_reply)]() mutable {
+    const ActorId id = spec.actor;
+    ActorRoute& route = actors_[id];
+    route.subscribed = true;  // the GCS subscribes the creator
+    route.max_task_retries = spec.actor_options.max_task_retries;
+    // The factory's arguments stay pinned while the actor may (re)run it.
+    for (const wire::TaskArg& a : spec.args) {
+      if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self) continue;
+      auto it = owned_.find(a.ref);
+      if (it == owned_.end()) continue;
+      it->second.task_refs++;
+      route.creation_args.push_back(a.ref);
+    }
+    if (spec.actor_options.request_id != 0) {
+      gcs_waiters_[spec.actor_options.request_id] = [this, id, cb = std::move(on_reply)](
+                                                        const wire::ActorEvent& ev) {
+        if (!ev.flag) {
+          // Refused (a taken name): the actor never existed.
+          wire::ActorEvent dead;
+          dead.actor = id;
+          dead.state = wire::ActorState::kDead;
+          dead.message = ev.message;
+          ApplyActorEvent(dead);
+        }
+        cb(ev);
+      };
+    }
+    messenger_->Send(NodeId(0), static_cast<uint16_t>(wire::MsgType::kActorRegister),
+                     wire::EncodeTaskSpecs({spec}));
+  });
+}
+
+void CoreWorker::RequestGcs(wire::MsgType type, wire::ActorEvent request, GcsReply on_reply) {
+  loop_->Post([this, type, request = std::move(request),
+               on_reply = std::move(on_reply)]() mutable {
+    gcs_waiters_[request.request_id] = std::move(on_reply);
+    messenger_->Send(NodeId(0), static_cast<uint16_t>(type), wire::EncodeActorEvent(request));
+  });
+}
+
+void CoreWorker::HandleActorReply(NodeId from, const Buffer& msg) {
+  wire::ActorEvent ev;
+  if (Status st = wire::DecodeActorEvent(msg, &ev); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed ActorReply message from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  // Kill and lookup answers carry the actor's state: route calls by it at once.
+  if (ev.flag && !ev.actor.IsNil() && ev.state != wire::ActorState::kPending) ApplyActorEvent(ev);
+  auto it = gcs_waiters_.find(ev.request_id);
+  if (it == gcs_waiters_.end()) return;
+  GcsReply cb = std::move(it->second);
+  gcs_waiters_.erase(it);
+  cb(ev);
+}
+
+void CoreWorker::HandleActorUpdate(NodeId from, const Buffer& msg) {
+  wire::ActorEvent ev;
+  if (Status st = wire::DecodeActorEvent(msg, &ev); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed ActorUpdate message from " << from
+                                  << ": " << st.ToString();
+    return;
+  }
+  ApplyActorEvent(ev);
+}
+
+void CoreWorker::ApplyActorEvent(const wire::ActorEvent& ev) {
+  ActorRoute& route = actors_[ev.actor];
+  route.known = true;
+  route.state = ev.state;
+  route.node = ev.node;
+  route.max_task_retries = ev.max_task_retries;
+  route.death = ev.message;
+  if (ev.state == wire::ActorState::kAlive) {
+    auto queued = std::move(route.queued);
+    route.queued.clear();
+    for (wire::TaskSpec& spec : queued) SendActorCall(route, std::move(spec));
+  } else if (ev.state == wire::ActorState::kDead) {
+    auto queued = std::move(route.queued);
+    route.queued.clear();
+    for (wire::TaskSpec& spec : queued)
+      FailTask(spec.id, wire::ErrorKind::kActorDied,
+               ev.actor.ToString() + " is dead: " + ev.message);
+    auto args = std::move(route.creation_args);
+    route.creation_args.clear();
+    ReleaseArgs(args);
+  }
+}
+
+void CoreWorker::HandleNodeResources(NodeId from, const Buffer& msg) {
+  std::vector<std::pair<NodeId, double>> held;
+  if (Status st = wire::DecodeNodeResources(msg, &held); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed NodeResources message from " << from
+                                  << ": " << st.ToString();
+    return;
+  }
+  for (const auto& [node, cpus] : held)
+    if (auto it = view_index_.find(node); it != view_index_.end())
+      view_.nodes[it->second].reserved_cpus = cpus;
 }
 
 }  // namespace ferry::core

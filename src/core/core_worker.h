@@ -1,7 +1,10 @@
 // CoreWorker: the owner side of this process. Submits tasks straight to the chosen raylet (no
 // round trip to the head), keeps every owned object's state, value or location, counts its
 // references (local handles and pending task arguments) and frees every copy at zero, and
-// answers other ranks' GetObject queries about the objects it owns.
+// answers other ranks' GetObject queries about the objects it owns. For actors it registers
+// creations with the GCS, learns from the GCS where each actor it calls lives (queueing calls
+// until the actor is alive), sends calls straight to the hosting raylet in submission order,
+// and resends calls lost to a restart when the actor's max_task_retries allows.
 // Thread-safe entry points are marked; everything else is confined to the event loop thread.
 #pragma once
 
@@ -76,6 +79,18 @@ class CoreWorker {
   void HandleGetObject(NodeId from, const Buffer& msg);
   void OnNodeDead(NodeId node);
 
+  using GcsReply = std::function<void(const wire::ActorEvent&)>;
+  // Thread-safe. A fresh id for a request to the GCS.
+  uint64_t NewRequestId() { return next_request_.fetch_add(1, std::memory_order_relaxed); }
+  // Thread-safe. Registers an actor creation with the GCS. When
+  // spec.actor_options.request_id is set, `on_reply` runs on the loop with the GCS's answer.
+  void CreateActor(wire::TaskSpec spec, GcsReply on_reply);
+  // Thread-safe. Sends a kill or lookup to the GCS; `on_reply` runs on the loop.
+  void RequestGcs(wire::MsgType type, wire::ActorEvent request, GcsReply on_reply);
+  void HandleActorUpdate(NodeId from, const Buffer& msg);
+  void HandleActorReply(NodeId from, const Buffer& msg);
+  void HandleNodeResources(NodeId from, const Buffer& msg);
+
   CoreStats stats() const { return {owned_.size(), pending_.size()}; }
 
   // Thread-safe. The value of an owned object that is ready and small enough to live inline
@@ -97,6 +112,20 @@ class CoreWorker {
     NodeId node;
     double cpus = 1;
     std::vector<ObjectId> owned_args;
+    bool actor_call = false;
+    // Actor calls that may be resent after a restart keep their spec.
+    std::shared_ptr<wire::TaskSpec> retry_spec;
+  };
+  // What this process knows of an actor it created or calls.
+  struct ActorRoute {
+    bool known = false;  // the GCS has told us its state
+    bool subscribed = false;
+    wire::ActorState state = wire::ActorState::kPending;
+    NodeId node;
+    int32_t max_task_retries = 0;
+    std::string death;
+    std::vector<wire::TaskSpec> queued;   // calls waiting for it to be alive
+    std::vector<ObjectId> creation_args;  // creator: owned factory args, pinned while it lives
   };
 
   void DoSubmit(wire::TaskSpec spec);
@@ -107,7 +136,18 @@ class CoreWorker {
   void ReplyObjectInfo(NodeId to, uint64_t request_id, const ObjectId& id, Owned& obj);
   void MaybeFree(const ObjectId& id);
   void AddCopy(Owned& obj, NodeId node);
-
+  // Drops the task references that pending work held on owned objects.
+  void ReleaseArgs(const std::vector<ObjectId>& args);
+  void RouteActorCall(wire::TaskSpec spec);
+  void SendActorCall(ActorRoute& route, wire::TaskSpec spec);
+  void Subscribe(const ActorId& id, ActorRoute& route);
+  void ApplyActorEvent(const wire::ActorEvent& ev);
+  // Ends a pending task with an error, releasing its arguments.
+  void FailTask(const TaskId& task, wire::ErrorKind kind, const std::string& message);
+  // An actor call came back with ActorDiedError (or its node died): resend it if retries are
+  // left and the actor may come back, else fail it. Returns true if it was resent.
+  bool RetryActorCall(Pending& p);
+  void Enqueue(NodeId node, wire::TaskSpec spec);
   // Immutable after construction.
   const CoreOptions options_;
   EventLoop* const loop_;
@@ -116,6 +156,7 @@ class CoreWorker {
   store::ObjectStore* const store_;
 
   std::atomic<uint64_t> next_seq_{1};
+  std::atomic<uint64_t> next_request_{1};
 
   // Confined to the loop.
   scheduler::ClusterView view_;
@@ -128,6 +169,8 @@ class CoreWorker {
   std::unordered_map<NodeId, std::vector<wire::TaskSpec>> outgoing_;
   bool flush_posted_ = false;
   std::function<void(std::vector<wire::TaskSpec>)> local_raylet_;
+  std::unordered_map<ActorId, ActorRoute> actors_;
+  std::unordered_map<uint64_t, GcsReply> gcs_waiters_;
 
   // The owner's memory store: a thread-safe copy of every ready inline (or failed) owned
   // object, so Get on the driver or a task needs no loop round trip. Written on the loop.

@@ -7,7 +7,11 @@ namespace ferry::gcs {
 
 GcsServer::GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vector<NodeEntry> nodes,
                      std::chrono::milliseconds heartbeat_period)
-    : loop_(loop), messenger_(messenger), nodes_(std::move(nodes)), period_(heartbeat_period) {}
+    : loop_(loop),
+      messenger_(messenger),
+      nodes_(std::move(nodes)),
+      period_(heartbeat_period),
+      actors_(loop, messenger, nodes_) {}
 
 void GcsServer::Start() {
   if (nodes_.size() > 1) beat_timer_ = loop_->AddTimer(period_, [this] { Beat(); });
@@ -48,6 +52,7 @@ void GcsServer::OnNodeDead(NodeId node) {
       FERRY_LOG(WARNING) << node << " (" << n.hostname << ", pid " << n.pid << ") is dead";
     }
   awaiting_ack_.erase(node);
+  actors_.OnNodeDead(node);
   if (shutdown_done_) MaybeFinishShutdown(false);
 }
 

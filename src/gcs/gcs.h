@@ -1,6 +1,7 @@
 // The head's control service (GcsServer) and the workers' watch on it (HeadMonitor).
-// In this release membership is fixed at bootstrap: the GCS keeps the node table, sends
-// heartbeats, and coordinates shutdown (every worker confirms before the head goes).
+// In this release membership is fixed at bootstrap: the GCS keeps the node table and the actor
+// table (ActorDirectory), sends heartbeats, and coordinates shutdown (every worker confirms
+// before the head goes).
 // A worker that stops hearing the head ends itself non-zero: the driver is gone.
 // Both classes are confined to the event loop thread.
 #pragma once
@@ -14,6 +15,7 @@
 #include "ferry/ids.h"
 #include "src/common/clock.h"
 #include "src/common/event_loop.h"
+#include "src/gcs/actor_directory.h"
 #include "src/transport/messenger.h"
 
 namespace ferry::gcs {
@@ -37,6 +39,7 @@ class GcsServer {
                      std::function<void(std::vector<NodeId>)> done);
   void HandleShutdownAck(NodeId from);
   void OnNodeDead(NodeId node);
+  ActorDirectory& actors() { return actors_; }
 
  private:
   void Beat();
@@ -51,6 +54,7 @@ class GcsServer {
   uint64_t shutdown_timer_ = 0;
   std::set<NodeId> awaiting_ack_;
   std::function<void(std::vector<NodeId>)> shutdown_done_;
+  ActorDirectory actors_;
 };
 
 class HeadMonitor {

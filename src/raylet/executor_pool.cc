@@ -14,12 +14,12 @@ ExecutorPool::ExecutorPool(size_t initial_threads, std::chrono::microseconds spi
 
 ExecutorPool::~ExecutorPool() { Stop(); }
 
-void ExecutorPool::Run(std::vector<std::function<void()>> fns) {
-  if (fns.empty()) return;
+bool ExecutorPool::Run(std::vector<std::function<void()>> fns) {
+  if (fns.empty()) return true;
   size_t wake = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
+    if (stop_) return false;
     for (auto& fn : fns) work_.push_back(std::move(fn));
     queued_.store(work_.size(), std::memory_order_release);
     // Idle threads take what they can; the rest gets new threads (a blocked task may be
@@ -33,6 +33,7 @@ void ExecutorPool::Run(std::vector<std::function<void()>> fns) {
     wake = std::min(sleeping_, unclaimed);
   }
   for (size_t i = 0; i < wake; ++i) cv_.notify_one();
+  return true;
 }
 
 bool ExecutorPool::SpinForWork() const {

@@ -22,8 +22,9 @@ class ExecutorPool {
   ExecutorPool(const ExecutorPool&) = delete;
   ExecutorPool& operator=(const ExecutorPool&) = delete;
 
-  // Runs each of `fns` on a pool thread, starting threads if too few are idle.
-  void Run(std::vector<std::function<void()>> fns);
+  // Runs each of `fns` on a pool thread, starting threads if too few are idle. Returns false
+  // (running nothing) once Stop has begun.
+  bool Run(std::vector<std::function<void()>> fns);
   // Lets queued and running work finish, then joins every thread. Idempotent.
   void Stop();
 

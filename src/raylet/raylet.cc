@@ -9,6 +9,7 @@
 #include <typeinfo>
 
 #include "ferry/internal/function_registry.h"
+#include "ferry/internal/runtime_hooks.h"
 #include "src/common/logging.h"
 
 namespace ferry::raylet {
@@ -16,6 +17,27 @@ namespace {
 
 thread_local Raylet* t_raylet = nullptr;
 thread_local double t_cpus = 0;
+thread_local bool t_in_actor = false;
+thread_local bool t_actor_restarted = false;
+
+// Marks the calling executor thread as running user code of this raylet (and of an actor).
+class BodyScope {
+ public:
+  BodyScope(Raylet* raylet, double cpus, bool actor, bool restarted) {
+    t_raylet = raylet;
+    t_cpus = cpus;
+    t_in_actor = actor;
+    t_actor_restarted = restarted;
+  }
+  ~BodyScope() {
+    t_raylet = nullptr;
+    t_cpus = 0;
+    t_in_actor = false;
+    t_actor_restarted = false;
+  }
+};
+
+constexpr uint16_t Type(wire::MsgType t) { return static_cast<uint16_t>(t); }
 
 std::string Demangle(const char* name) {
   int status = 0;
@@ -35,6 +57,8 @@ std::string CurrentExceptionType() {
 
 Raylet* CurrentRaylet() { return t_raylet; }
 double CurrentTaskCpus() { return t_cpus; }
+bool InActor() { return t_in_actor; }
+bool CurrentActorRestarted() { return t_actor_restarted; }
 
 Raylet::Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* messenger,
                ObjectManager* objects, store::ObjectStore* store)
@@ -59,14 +83,25 @@ void Raylet::Stop() {
     loop_->Post([this, &cleared] {
       stopped_ = true;
       ready_.clear();
+      for (auto& [id, actor] : actors_) stopped_actors_.push_back(actor);
+      actors_.clear();
       cleared.set_value();
     });
     cleared.get_future().wait();
   } else {
     stopped_ = true;
     ready_.clear();
+    for (auto& [id, actor] : actors_) stopped_actors_.push_back(actor);
+    actors_.clear();
   }
   pool_->Stop();
+  // Every method has returned: the instances go now (the loop no longer touches them).
+  for (auto& actor : stopped_actors_) {
+    actor->dying = true;
+    if (actor->instance != nullptr && actor->deleter != nullptr) actor->deleter(actor->instance);
+    actor->instance = nullptr;
+  }
+  stopped_actors_.clear();
 }
 
 void Raylet::HandleSubmitTasks(NodeId from, const Buffer& msg) {
@@ -81,28 +116,46 @@ void Raylet::HandleSubmitTasks(NodeId from, const Buffer& msg) {
 
 void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
   for (wire::TaskSpec& spec : specs) {
-    auto task = std::make_shared<Task>();
-    task->owner = from;
-    task->args.resize(spec.args.size());
-    task->spec = std::move(spec);
-    for (size_t i = 0; i < task->spec.args.size(); ++i) {
-      if (task->spec.args[i].kind == wire::TaskArg::Kind::kValue) {
-        task->args[i] = task->spec.args[i].value;
-      } else {
-        task->unresolved++;
-      }
+    if (spec.kind == wire::TaskKind::kActorCall) {
+      SubmitActorCall(from, std::move(spec));
+      continue;
     }
+    if (spec.kind != wire::TaskKind::kNormal) {
+      FERRY_LOG_RATE_LIMITED(ERROR) << "dropped an actor creation sent by " << from
+                                    << " as a task (only the GCS creates actors)";
+      continue;
+    }
+    std::shared_ptr<Task> task = NewTask(from, std::move(spec));
     if (task->unresolved == 0) {
       ready_.push_back(std::move(task));
       continue;
     }
-    for (size_t i = 0; i < task->spec.args.size(); ++i) {
-      if (task->spec.args[i].kind != wire::TaskArg::Kind::kRef) continue;
-      objects_->Resolve(task->spec.args[i].ref,
-                        [this, task, i](const Resolved& r) { ArgResolved(task, i, r); });
-    }
+    ResolveArgs(task, &Raylet::ArgResolved);
   }
   Dispatch();
+}
+
+std::shared_ptr<Raylet::Task> Raylet::NewTask(NodeId owner, wire::TaskSpec spec) {
+  auto task = std::make_shared<Task>();
+  task->owner = owner;
+  task->args.resize(spec.args.size());
+  task->spec = std::move(spec);
+  for (size_t i = 0; i < task->spec.args.size(); ++i) {
+    if (task->spec.args[i].kind == wire::TaskArg::Kind::kValue) {
+      task->args[i] = task->spec.args[i].value;
+    } else {
+      task->unresolved++;
+    }
+  }
+  return task;
+}
+
+void Raylet::ResolveArgs(const std::shared_ptr<Task>& task, ArgDone done) {
+  for (size_t i = 0; i < task->spec.args.size(); ++i) {
+    if (task->spec.args[i].kind != wire::TaskArg::Kind::kRef) continue;
+    objects_->Resolve(task->spec.args[i].ref,
+                      [this, task, i, done](const Resolved& r) { (this->*done)(task, i, r); });
+  }
 }
 
 void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r) {
@@ -114,6 +167,10 @@ void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const 
   }
   if (--task->unresolved != 0) return;
   if (task->failed) {
+    if (task->actor) {
+      CreationDone(task, nullptr, "an argument of its factory failed: " + task->error.message);
+      return;
+    }
     // A task whose argument failed fails with the upstream error, its kind and message kept.
     Finished(task, Buffer(), task->error);
     return;
@@ -132,13 +189,40 @@ void Raylet::Dispatch() {
     if (!fits) break;
     auto task = std::move(ready_.front());
     ready_.pop_front();
+    if (task->actor && task->actor->dying) continue;  // killed before its factory ran
     used_cpus_ += need;
+    if (task->actor) task->actor->holds_cpu = true;
     batch.push_back(MakeBody(std::move(task)));
   }
   pool_->Run(std::move(batch));  // one lock and at most one wake-up per idle thread
 }
 
 std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
+  if (task->actor) {
+    // An actor's factory: the instance it returns lives on; its CPUs stay held.
+    return [this, task] {
+      const internal::FunctionEntry* fn = internal::FindFunction(task->spec.function);
+      void* instance = nullptr;
+      std::string error;
+      if (fn == nullptr || fn->kind != internal::FunctionKind::kFactory) {
+        error = "'" + task->spec.function + "' is not a registered actor factory on " +
+                options_.self.ToString();
+      } else {
+        BodyScope scope(this, 0, true, task->actor->incarnation > 0);
+        try {
+          instance = fn->factory(task->args);
+        } catch (const std::exception& e) {
+          error = "its constructor threw " + CurrentExceptionType() + ": " + e.what();
+        } catch (...) {
+          error = "its constructor threw " + CurrentExceptionType();
+        }
+      }
+      task->args.clear();
+      loop_->Post([this, task, instance, error = std::move(error)]() mutable {
+        CreationDone(task, instance, std::move(error));
+      });
+    };
+  }
   return [this, task] {
     const internal::FunctionEntry* fn = internal::FindFunction(task->spec.function);
     Buffer result;
@@ -147,18 +231,20 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
       error = {wire::ErrorKind::kFunctionNotFound,
                "function '" + task->spec.function + "' is not registered on " +
                    options_.self.ToString() + " (is every rank running the same binary?)"};
+    } else if (fn->kind != internal::FunctionKind::kFunction) {
+      error = {wire::ErrorKind::kFunctionNotFound,
+               "'" + task->spec.function + "' is an actor factory or method, not a task function"};
     } else {
-      t_raylet = this;
-      t_cpus = task->spec.cpus();
-      try {
-        result = fn->invoker(task->args);
-      } catch (const std::exception& e) {
-        error = {wire::ErrorKind::kTaskError, CurrentExceptionType() + ": " + e.what()};
-      } catch (...) {
-        error = {wire::ErrorKind::kTaskError, CurrentExceptionType()};
+      {
+        BodyScope scope(this, task->spec.cpus(), false, false);
+        try {
+          result = fn->invoker(task->args);
+        } catch (const std::exception& e) {
+          error = {wire::ErrorKind::kTaskError, CurrentExceptionType() + ": " + e.what()};
+        } catch (...) {
+          error = {wire::ErrorKind::kTaskError, CurrentExceptionType()};
+        }
       }
-      t_raylet = nullptr;
-      t_cpus = 0;
       if (error.kind == wire::ErrorKind::kTaskError) {
         error.message = "task '" +
                         (task->spec.name.empty() ? task->spec.function : task->spec.name) +
@@ -259,6 +345,241 @@ void Raylet::NotifyBlocked(double cpus) {
 
 void Raylet::NotifyUnblocked(double cpus) {
   loop_->Post([this, cpus] { used_cpus_ += cpus; });
+}
+
+// --- Actors ---------------------------------------------------------------------------------
+
+void Raylet::HandleActorCreate(NodeId from, const Buffer& msg) {
+  std::vector<wire::TaskSpec> specs;
+  Status st = wire::DecodeTaskSpecs(msg, &specs);
+  if (st.ok() && (specs.size() != 1 || specs[0].kind != wire::TaskKind::kActorCreation))
+    st = DataLossError("an actor creation carries exactly one actor creation spec");
+  if (!st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed ActorCreate message from " << from
+                                  << ": " << st.ToString();
+    return;
+  }
+  if (stopped_) return;
+  wire::TaskSpec& spec = specs[0];
+  if (auto old = actors_.find(spec.actor); old != actors_.end())
+    DropActor(old->second, "it was replaced by a newer incarnation");
+  auto actor = std::make_shared<LocalActor>();
+  actor->id = spec.actor;
+  actor->incarnation = spec.actor_options.incarnation;
+  actor->class_name = spec.actor_options.class_name;
+  actor->max_concurrency = std::max(1, spec.actor_options.max_concurrency);
+  actor->cpus = spec.cpus();
+  actors_[actor->id] = actor;
+
+  std::shared_ptr<Task> task = NewTask(from, std::move(spec));
+  task->actor = actor;
+  if (task->unresolved == 0) {
+    ready_.push_back(std::move(task));
+    Dispatch();
+    return;
+  }
+  ResolveArgs(task, &Raylet::ArgResolved);
+}
+
+void Raylet::CreationDone(const std::shared_ptr<Task>& task, void* instance, std::string error) {
+  const std::shared_ptr<LocalActor>& actor = task->actor;
+  if (actor->dying || stopped_) {
+    // Killed while its factory ran: nobody waits for this instance.
+    if (instance != nullptr) {
+      actor->instance = instance;
+      actor->deleter = internal::FindFunction(task->spec.function)->deleter;
+    }
+    if (actor->holds_cpu) {
+      used_cpus_ -= actor->cpus;
+      actor->holds_cpu = false;
+    }
+    MaybeDestroyInstance(actor);
+    Dispatch();
+    return;
+  }
+  if (instance == nullptr) {
+    if (actor->holds_cpu) {
+      used_cpus_ -= actor->cpus;
+      actor->holds_cpu = false;
+    }
+    FERRY_LOG(WARNING) << actor->id << " (" << task->spec.function << ") failed to start on "
+                       << options_.self << ": " << error;
+    DropActor(actor, error);
+    ReportToGcs(wire::MsgType::kActorCreated, *actor, false, error);
+    Dispatch();
+    return;
+  }
+  actor->instance = instance;
+  actor->deleter = internal::FindFunction(task->spec.function)->deleter;
+  actor->ready = true;
+  ReportToGcs(wire::MsgType::kActorCreated, *actor, true, "");
+  DispatchActor(actor);
+}
+
+void Raylet::ReportToGcs(wire::MsgType type, const LocalActor& actor, bool ok,
+                         std::string message) {
+  wire::ActorEvent ev;
+  ev.actor = actor.id;
+  ev.incarnation = actor.incarnation;
+  ev.node = options_.self;
+  ev.flag = ok;
+  ev.message = std::move(message);
+  messenger_->Send(NodeId(0), Type(type), wire::EncodeActorEvent(ev));
+}
+
+void Raylet::SubmitActorCall(NodeId from, wire::TaskSpec spec) {
+  std::shared_ptr<Task> task = NewTask(from, std::move(spec));
+  auto it = actors_.find(task->spec.actor);
+  if (it == actors_.end() || it->second->dying) {
+    Finished(task, Buffer(),
+             {wire::ErrorKind::kActorDied, task->spec.actor.ToString() + " is not alive on " +
+                                               options_.self.ToString() +
+                                               " (it died, or was restarted elsewhere)"});
+    return;
+  }
+  task->actor = it->second;
+  LocalActor& actor = *task->actor;
+  auto q = std::find_if(actor.queues.begin(), actor.queues.end(),
+                        [&](const auto& entry) { return entry.first == from; });
+  if (q == actor.queues.end()) {
+    actor.queues.emplace_back(from, std::deque<std::shared_ptr<Task>>());
+    q = actor.queues.end() - 1;
+  }
+  q->second.push_back(task);
+  ResolveArgs(task, &Raylet::ActorArgResolved);
+  DispatchActor(task->actor);
+}
+
+void Raylet::ActorArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r) {
+  if (r.ok) {
+    task->args[index] = r.data;
+  } else if (!task->failed) {
+    task->failed = true;
+    task->error = r.error;
+  }
+  if (--task->unresolved == 0) DispatchActor(task->actor);
+}
+
+void Raylet::DispatchActor(const std::shared_ptr<LocalActor>& actor) {
+  if (!actor->ready || actor->dying || stopped_) return;
+  std::vector<std::function<void()>> batch;
+  while (actor->running < actor->max_concurrency) {
+    // Round-robin over callers; each caller's calls start in the order it sent them, so a
+    // call waits for the ones before it even when its own arguments are ready first.
+    std::shared_ptr<Task> next;
+    const size_t n = actor->queues.size();
+    for (size_t k = 0; k < n && next == nullptr; ++k) {
+      auto& q = actor->queues[(actor->next_queue + k) % n].second;
+      if (q.empty() || q.front()->unresolved != 0) continue;
+      next = std::move(q.front());
+      q.pop_front();
+      actor->next_queue = (actor->next_queue + k + 1) % n;
+    }
+    if (next == nullptr) break;
+    if (next->failed) {
+      Finished(next, Buffer(), next->error);  // an argument failed: the call fails with it
+      continue;
+    }
+    actor->running++;
+    batch.push_back(MakeActorBody(std::move(next)));
+  }
+  std::erase_if(actor->queues, [](const auto& entry) { return entry.second.empty(); });
+  if (!actor->queues.empty()) actor->next_queue %= actor->queues.size();
+  pool_->Run(std::move(batch));
+}
+
+std::function<void()> Raylet::MakeActorBody(std::shared_ptr<Task> task) {
+  return [this, task] {
+    std::shared_ptr<LocalActor> actor = task->actor;
+    const internal::FunctionEntry* fn = internal::FindFunction(task->spec.function);
+    Buffer result;
+    wire::ErrorInfo error;
+    bool exited = false;
+    const std::string display = task->spec.name.empty() ? task->spec.function : task->spec.name;
+    if (fn == nullptr || fn->kind != internal::FunctionKind::kMethod) {
+      error = {wire::ErrorKind::kFunctionNotFound,
+               "'" + task->spec.function + "' is not a registered actor method on " +
+                   options_.self.ToString()};
+    } else if (fn->class_name != actor->class_name) {
+      error = {wire::ErrorKind::kTaskError,
+               "method '" + task->spec.function + "' belongs to class " +
+                   Demangle(fn->class_name.c_str()) + ", but " + actor->id.ToString() +
+                   " is a " + Demangle(actor->class_name.c_str())};
+    } else {
+      BodyScope scope(this, 0, true, actor->incarnation > 0);
+      try {
+        result = fn->method(actor->instance, task->args);
+      } catch (const internal::ActorExitSignal&) {
+        exited = true;
+      } catch (const std::exception& e) {
+        error = {wire::ErrorKind::kTaskError, CurrentExceptionType() + ": " + e.what()};
+      } catch (...) {
+        error = {wire::ErrorKind::kTaskError, CurrentExceptionType()};
+      }
+      if (error.kind == wire::ErrorKind::kTaskError) {
+        error.message = "method '" + display + "' of " + actor->id.ToString() + " failed on " +
+                        options_.self.ToString() + ": " + error.message;
+      }
+    }
+    if (exited) {
+      error = {wire::ErrorKind::kActorDied,
+               actor->id.ToString() + " exited by calling ExitActor() in '" + display + "'"};
+    }
+    task->args.clear();
+    loop_->Post([this, task, exited, result = std::move(result),
+                 error = std::move(error)]() mutable {
+      std::shared_ptr<LocalActor> actor = task->actor;
+      actor->running--;
+      Finished(task, std::move(result), std::move(error));
+      if (exited && !actor->dying) {
+        ReportToGcs(wire::MsgType::kActorExited, *actor, true, "");
+        DropActor(actor, actor->id.ToString() + " exited by calling ExitActor()");
+      }
+      DispatchActor(actor);
+      MaybeDestroyInstance(actor);
+    });
+  };
+}
+
+void Raylet::HandleActorDestroy(NodeId from, const Buffer& msg) {
+  wire::ActorEvent ev;
+  if (Status st = wire::DecodeActorEvent(msg, &ev); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed ActorDestroy message from " << from
+                                  << ": " << st.ToString();
+    return;
+  }
+  auto it = actors_.find(ev.actor);
+  if (it == actors_.end() || it->second->incarnation != ev.incarnation) return;
+  DropActor(it->second, ev.actor.ToString() + " is dead: " + ev.message);
+}
+
+void Raylet::DropActor(std::shared_ptr<LocalActor> actor, const std::string& why) {
+  if (actor->dying) return;
+  actor->dying = true;
+  if (auto it = actors_.find(actor->id); it != actors_.end() && it->second == actor)
+    actors_.erase(it);
+  auto queues = std::move(actor->queues);
+  actor->queues.clear();
+  for (auto& [caller, q] : queues)
+    for (auto& task : q) Finished(task, Buffer(), {wire::ErrorKind::kActorDied, why});
+  if (actor->holds_cpu) {
+    used_cpus_ -= actor->cpus;
+    actor->holds_cpu = false;
+  }
+  MaybeDestroyInstance(actor);
+  Dispatch();
+}
+
+void Raylet::MaybeDestroyInstance(const std::shared_ptr<LocalActor>& actor) {
+  if (!actor->dying || actor->running != 0 || actor->instance == nullptr) return;
+  void* instance = actor->instance;
+  internal::Deleter deleter = actor->deleter;
+  actor->instance = nullptr;
+  if (deleter == nullptr) return;
+  // The destructor is user code: run it on an executor, never on the loop.
+  std::vector<std::function<void()>> work;
+  work.push_back([instance, deleter] { deleter(instance); });
+  if (!pool_->Run(std::move(work))) deleter(instance);  // stopping: no executor left
 }
 
 }  // namespace ferry::raylet

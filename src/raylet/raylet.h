@@ -1,7 +1,10 @@
 // Raylet: the node agent of one rank. Receives task specs from owners, resolves their
 // ObjectRef arguments (through the ObjectManager), waits for CPU, runs bodies on the executor
 // pool, and sends completions back to owners in batches: small results inline, large ones
-// sealed in this rank's store with only their location sent.
+// sealed in this rank's store with only their location sent. It also hosts actors: the GCS
+// asks it to run a factory (the actor then holds its CPUs until it dies), callers send method
+// calls straight here, and each caller's calls start in the order they were submitted, at
+// most max_concurrency at a time.
 // Confined to the event loop thread, except NotifyBlocked/NotifyUnblocked (thread-safe).
 #pragma once
 
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "ferry/ids.h"
+#include "ferry/internal/function_registry.h"
 #include "src/common/event_loop.h"
 #include "src/raylet/executor_pool.h"
 #include "src/raylet/object_manager.h"
@@ -45,6 +49,10 @@ class Raylet {
   using ResultSink = std::function<void(NodeId from, std::vector<wire::TaskResult> results)>;
   void SetLocalResultSink(ResultSink sink) { local_results_ = std::move(sink); }
   void HandleFreeObjects(NodeId from, const Buffer& msg);
+  // From the GCS: run an actor's factory here / drop an actor's instance.
+  void HandleActorCreate(NodeId from, const Buffer& msg);
+  void HandleActorDestroy(NodeId from, const Buffer& msg);
+  size_t live_actors() const { return actors_.size(); }
   // Joins the executors after running tasks finish. Queued tasks are dropped. Called from
   // the main thread while the loop still runs; idempotent.
   void Stop();
@@ -56,6 +64,7 @@ class Raylet {
 
 
  private:
+  struct LocalActor;
   struct Task {
     wire::TaskSpec spec;
     NodeId owner;
@@ -63,13 +72,46 @@ class Raylet {
     size_t unresolved = 0;
     bool failed = false;
     wire::ErrorInfo error;
+    std::shared_ptr<LocalActor> actor;  // actor creations and calls
+  };
+  // One hosted actor instance (one incarnation).
+  struct LocalActor {
+    ActorId id;
+    uint32_t incarnation = 0;
+    std::string class_name;
+    int max_concurrency = 1;
+    double cpus = 0;
+    void* instance = nullptr;  // set once the factory returned
+    internal::Deleter deleter = nullptr;
+    bool ready = false;      // the factory returned
+    bool holds_cpu = false;  // `cpus` are counted in used_cpus_
+    bool dying = false;      // killed or exited: runs nothing more
+    int running = 0;
+    // Calls waiting to start, per caller, in submission order; served round-robin.
+    std::vector<std::pair<NodeId, std::deque<std::shared_ptr<Task>>>> queues;
+    size_t next_queue = 0;
   };
 
+  // A task for `spec` with its inline arguments in place; its ObjectRef arguments are counted
+  // in `unresolved` until ResolveArgs delivers them through `done`.
+  std::shared_ptr<Task> NewTask(NodeId owner, wire::TaskSpec spec);
+  using ArgDone = void (Raylet::*)(const std::shared_ptr<Task>&, size_t, const Resolved&);
+  void ResolveArgs(const std::shared_ptr<Task>& task, ArgDone done);
   void ArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r);
   void Dispatch();
   // The closure an executor thread runs for `task`.
   std::function<void()> MakeBody(std::shared_ptr<Task> task);
   void Finished(const std::shared_ptr<Task>& task, Buffer result, wire::ErrorInfo error);
+  void SubmitActorCall(NodeId from, wire::TaskSpec spec);
+  void ActorArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r);
+  void DispatchActor(const std::shared_ptr<LocalActor>& actor);
+  std::function<void()> MakeActorBody(std::shared_ptr<Task> task);
+  void CreationDone(const std::shared_ptr<Task>& task, void* instance, std::string error);
+  // Fails the queued calls with ActorDiedError(`why`), releases the CPUs, and destroys the
+  // instance once no call runs.
+  void DropActor(std::shared_ptr<LocalActor> actor, const std::string& why);
+  void MaybeDestroyInstance(const std::shared_ptr<LocalActor>& actor);
+  void ReportToGcs(wire::MsgType type, const LocalActor& actor, bool ok, std::string message);
   void Reply(NodeId owner, wire::TaskResult result);
   void FlushReplies();
   void SendResults(NodeId owner, std::vector<wire::TaskResult> batch);
@@ -89,6 +131,8 @@ class Raylet {
   bool stopped_ = false;
   ResultSink local_results_;
   std::atomic<bool> stop_called_{false};
+  std::unordered_map<ActorId, std::shared_ptr<LocalActor>> actors_;
+  std::vector<std::shared_ptr<LocalActor>> stopped_actors_;  // destroyed after the pool stops
 
   std::unique_ptr<ExecutorPool> pool_;
 };
@@ -97,5 +141,9 @@ class Raylet {
 // Set by the executor around each task body.
 Raylet* CurrentRaylet();
 double CurrentTaskCpus();
+// Whether the calling thread runs an actor's factory or method, and whether that actor is a
+// restarted incarnation.
+bool InActor();
+bool CurrentActorRestarted();
 
 }  // namespace ferry::raylet

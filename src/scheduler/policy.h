@@ -18,6 +18,10 @@ struct NodeView {
   double total_cpus = 0;
   // CPUs the owner believes are taken by its own tasks on that node.
   double used_cpus = 0;
+  // CPUs held by live actors there (published by the GCS), unavailable to tasks.
+  double reserved_cpus = 0;
+  // Live actors hosted there (the GCS's own count, for actor placement).
+  int actors = 0;
 };
 
 struct ClusterView {
@@ -39,5 +43,10 @@ struct Decision {
 // free nodes so that a burst of submissions spreads instead of piling on the first node.
 Decision PickNode(const ClusterView& view, const PlacementRequest& req, NodeId local,
                   uint64_t rotate);
+
+// Picks a node for an actor that holds `cpus` for its lifetime: among live nodes with that many
+// CPUs not yet held by other actors, the one hosting the fewest actors, so that actors spread
+// across ranks (zero-CPU actors too). Ties go to the first in `rotate` order.
+Decision PickActorNode(const ClusterView& view, double cpus, uint64_t rotate);
 
 }  // namespace ferry::scheduler

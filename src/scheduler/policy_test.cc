@@ -71,5 +71,35 @@ TEST(Policy, FractionalCpusFitSeveralPerCpu) {
   EXPECT_EQ(d.node, NodeId(0));
 }
 
+TEST(PickActorNode, SpreadsActorsOverNodesIncludingZeroCpuOnes) {
+  ClusterView view;
+  for (uint32_t i = 0; i < 3; ++i) view.nodes.push_back({NodeId(i), true, 2, 0});
+  std::vector<int> placed(3, 0);
+  for (int k = 0; k < 9; ++k) {
+    Decision d = PickActorNode(view, 0, k);
+    ASSERT_EQ(d.outcome, Placement::kPlaced);
+    view.nodes[d.node.value()].actors++;
+    placed[d.node.value()]++;
+  }
+  EXPECT_EQ(placed, (std::vector<int>{3, 3, 3}));
+}
+
+TEST(PickActorNode, HonoursHeldCpusAndDeadNodes) {
+  ClusterView view;
+  view.nodes.push_back({NodeId(0), true, 2, 0});
+  view.nodes.push_back({NodeId(1), false, 8, 0});
+  view.nodes[0].reserved_cpus = 1.5;
+  EXPECT_EQ(PickActorNode(view, 1, 0).outcome, Placement::kInfeasible);
+  EXPECT_EQ(PickActorNode(view, 0.5, 0).node, NodeId(0));
+}
+
+TEST(PickNode, CpusHeldByActorsAreNotFree) {
+  ClusterView view;
+  view.nodes.push_back({NodeId(0), true, 2, 0});
+  view.nodes.push_back({NodeId(1), true, 2, 0});
+  view.nodes[0].reserved_cpus = 2;
+  EXPECT_EQ(PickNode(view, {1.0}, NodeId(0), 0).node, NodeId(1));
+}
+
 }  // namespace
 }  // namespace ferry::scheduler

@@ -83,7 +83,7 @@ Status GetValue(Reader& r, const Buffer& msg, ObjectValue* v) {
       v->kind = ObjectValue::Kind::kError;
       uint8_t ek = 0;
       FERRY_RETURN_IF_ERROR(r.Get(&ek, "error kind"));
-      if (ek > static_cast<uint8_t>(ErrorKind::kInternal))
+      if (ek > kMaxErrorKind)
         return DataLossError("malformed message: unknown error kind " + std::to_string(ek));
       v->error.kind = static_cast<ErrorKind>(ek);
       return r.GetString(&v->error.message, "error message");
@@ -91,6 +91,17 @@ Status GetValue(Reader& r, const Buffer& msg, ObjectValue* v) {
     default:
       return DataLossError("malformed message: unknown value kind " + std::to_string(kind));
   }
+}
+
+void PutActorId(Writer& w, const ActorId& id) { PutTaskId(w, id.task); }
+Status GetActorId(Reader& r, ActorId* id) { return GetTaskId(r, &id->task); }
+
+Status GetBool(Reader& r, bool* b, const char* what) {
+  uint8_t v = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&v, what));
+  if (v > 1) return DataLossError(std::string("malformed message: bad ") + what);
+  *b = v == 1;
+  return Status::Ok();
 }
 
 Status CheckHeader(Reader& r) {
@@ -109,7 +120,22 @@ Status CheckDone(const Reader& r) {
 
 }  // namespace
 
+const char* ActorStateName(ActorState s) {
+  switch (s) {
+    case ActorState::kPending:
+      return "PENDING";
+    case ActorState::kAlive:
+      return "ALIVE";
+    case ActorState::kRestarting:
+      return "RESTARTING";
+    case ActorState::kDead:
+      return "DEAD";
+  }
+  return "UNKNOWN";
+}
+
 double TaskSpec::cpus() const {
+  if (kind == TaskKind::kActorCall) return 0;  // calls run on the CPUs their actor holds
   for (const auto& [n, v] : resources)
     if (n == "CPU") return v;
   return 1.0;
@@ -139,6 +165,20 @@ std::string EncodeTaskSpecs(const std::vector<TaskSpec>& specs) {
       w.Put<double>(amount);
     }
     w.Put<int32_t>(s.max_retries);
+    w.Put<uint8_t>(static_cast<uint8_t>(s.kind));
+    if (s.kind != TaskKind::kNormal) PutActorId(w, s.actor);
+    if (s.kind == TaskKind::kActorCreation) {
+      const ActorOptions& o = s.actor_options;
+      w.PutString(o.name);
+      w.PutString(o.ns);
+      w.PutString(o.class_name);
+      w.Put<int32_t>(o.max_restarts);
+      w.Put<int32_t>(o.max_concurrency);
+      w.Put<int32_t>(o.max_task_retries);
+      w.Put<uint8_t>(o.detached ? 1 : 0);
+      w.Put<uint32_t>(o.incarnation);
+      w.Put<uint64_t>(o.request_id);
+    }
   }
   return w.Finish();
 }
@@ -182,6 +222,26 @@ Status DecodeTaskSpecs(const Buffer& msg, std::vector<TaskSpec>* out) {
         return DataLossError("malformed message: bad resource '" + name + "'");
     }
     FERRY_RETURN_IF_ERROR(r.Get(&s.max_retries, "max retries"));
+    uint8_t kind = 0;
+    FERRY_RETURN_IF_ERROR(r.Get(&kind, "task kind"));
+    if (kind > static_cast<uint8_t>(TaskKind::kActorCall))
+      return DataLossError("malformed message: unknown task kind " + std::to_string(kind));
+    s.kind = static_cast<TaskKind>(kind);
+    if (s.kind != TaskKind::kNormal) FERRY_RETURN_IF_ERROR(GetActorId(r, &s.actor));
+    if (s.kind == TaskKind::kActorCreation) {
+      ActorOptions& o = s.actor_options;
+      FERRY_RETURN_IF_ERROR(r.GetString(&o.name, "actor name"));
+      FERRY_RETURN_IF_ERROR(r.GetString(&o.ns, "actor namespace"));
+      FERRY_RETURN_IF_ERROR(r.GetString(&o.class_name, "actor class"));
+      FERRY_RETURN_IF_ERROR(r.Get(&o.max_restarts, "max restarts"));
+      FERRY_RETURN_IF_ERROR(r.Get(&o.max_concurrency, "max concurrency"));
+      FERRY_RETURN_IF_ERROR(r.Get(&o.max_task_retries, "max task retries"));
+      FERRY_RETURN_IF_ERROR(GetBool(r, &o.detached, "detached flag"));
+      FERRY_RETURN_IF_ERROR(r.Get(&o.incarnation, "incarnation"));
+      FERRY_RETURN_IF_ERROR(r.Get(&o.request_id, "request id"));
+      if (o.max_concurrency < 1 || o.max_restarts < -1 || o.max_task_retries < -1)
+        return DataLossError("malformed message: bad actor options");
+    }
     out->push_back(std::move(s));
   }
   return CheckDone(r);
@@ -265,6 +325,74 @@ Status DecodeFreeObjects(const Buffer& msg, std::vector<ObjectId>* out) {
   FERRY_RETURN_IF_ERROR(r.GetCount(&n, kMinObjectIdBytes, "object count"));
   out->resize(n);
   for (ObjectId& id : *out) FERRY_RETURN_IF_ERROR(GetObjectId(r, &id));
+  return CheckDone(r);
+}
+
+std::string EncodeActorEvent(const ActorEvent& e) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint64_t>(e.request_id);
+  PutActorId(w, e.actor);
+  w.Put<uint8_t>(static_cast<uint8_t>(e.state));
+  w.Put<uint32_t>(e.node.value());
+  w.Put<uint32_t>(e.incarnation);
+  w.Put<uint8_t>(e.flag ? 1 : 0);
+  w.Put<int32_t>(e.max_task_retries);
+  w.PutString(e.name);
+  w.PutString(e.ns);
+  w.PutString(e.class_name);
+  w.PutString(e.message);
+  return w.Finish();
+}
+
+Status DecodeActorEvent(const Buffer& msg, ActorEvent* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  FERRY_RETURN_IF_ERROR(r.Get(&out->request_id, "request id"));
+  FERRY_RETURN_IF_ERROR(GetActorId(r, &out->actor));
+  uint8_t state = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&state, "actor state"));
+  if (state > static_cast<uint8_t>(ActorState::kDead))
+    return DataLossError("malformed message: unknown actor state " + std::to_string(state));
+  out->state = static_cast<ActorState>(state);
+  uint32_t node = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&node, "node"));
+  out->node = NodeId(node);
+  FERRY_RETURN_IF_ERROR(r.Get(&out->incarnation, "incarnation"));
+  FERRY_RETURN_IF_ERROR(GetBool(r, &out->flag, "flag"));
+  FERRY_RETURN_IF_ERROR(r.Get(&out->max_task_retries, "max task retries"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->name, "actor name"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->ns, "actor namespace"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->class_name, "actor class"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->message, "message"));
+  return CheckDone(r);
+}
+
+std::string EncodeNodeResources(const std::vector<std::pair<NodeId, double>>& held) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(static_cast<uint32_t>(held.size()));
+  for (const auto& [node, cpus] : held) {
+    w.Put<uint32_t>(node.value());
+    w.Put<double>(cpus);
+  }
+  return w.Finish();
+}
+
+Status DecodeNodeResources(const Buffer& msg, std::vector<std::pair<NodeId, double>>* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 12, "node count"));
+  out->resize(n);
+  for (auto& [node, cpus] : *out) {
+    uint32_t v = 0;
+    FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
+    node = NodeId(v);
+    FERRY_RETURN_IF_ERROR(r.Get(&cpus, "held CPUs"));
+    if (!(cpus >= 0) || std::isinf(cpus))
+      return DataLossError("malformed message: bad held CPU count");
+  }
   return CheckDone(r);
 }
 

@@ -26,6 +26,19 @@ enum class MsgType : uint16_t {
   kHeartbeat = 6,    // head -> worker
   kShutdown = 7,     // head -> worker
   kShutdownAck = 8,  // worker -> head
+  // Actors. The GCS (head) keeps the actor table; callers send method calls as kSubmitTasks
+  // straight to the hosting raylet.
+  kActorRegister = 9,    // creator -> GCS: creation spec (one TaskSpec)
+  kActorReply = 10,      // GCS -> requester: answer to register, kill, lookup (ActorEvent)
+  kActorCreate = 11,     // GCS -> raylet: run the factory (one TaskSpec)
+  kActorCreated = 12,    // raylet -> GCS: the factory returned or threw (ActorEvent)
+  kActorUpdate = 13,     // GCS -> subscribers: state, node (ActorEvent)
+  kActorSubscribe = 14,  // caller -> GCS: send me this actor's state now and on change
+  kActorKill = 15,       // caller -> GCS: kill (flag: no restart)
+  kActorDestroy = 16,    // GCS -> raylet: drop the instance (ActorEvent with the reason)
+  kActorExited = 17,     // raylet -> GCS: a method called ExitActor()
+  kActorLookup = 18,     // caller -> GCS: the live actor with this name
+  kNodeResources = 19,   // GCS -> every node: CPUs held by actors, per node
 };
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.
@@ -36,7 +49,9 @@ enum class ErrorKind : uint8_t {
   kObjectLost = 3,
   kOwnerDied = 4,
   kInternal = 5,
+  kActorDied = 6,
 };
+inline constexpr uint8_t kMaxErrorKind = 6;
 
 struct ErrorInfo {
   ErrorKind kind = ErrorKind::kNone;
@@ -60,6 +75,24 @@ struct ObjectValue {
   ErrorInfo error;    // kError
 };
 
+enum class TaskKind : uint8_t { kNormal = 0, kActorCreation = 1, kActorCall = 2 };
+
+enum class ActorState : uint8_t { kPending = 0, kAlive = 1, kRestarting = 2, kDead = 3 };
+const char* ActorStateName(ActorState s);
+
+// What an actor creation asks for, beyond the factory call itself.
+struct ActorOptions {
+  std::string name;        // empty: anonymous
+  std::string ns;          // namespace of the name
+  std::string class_name;  // mangled class name, checked by GetActor<T>
+  int32_t max_restarts = 0;
+  int32_t max_concurrency = 1;
+  int32_t max_task_retries = 0;
+  bool detached = false;
+  uint32_t incarnation = 0;  // restarts so far (set by the GCS for the raylet)
+  uint64_t request_id = 0;   // non-zero: the creator waits for a kActorReply with it
+};
+
 struct TaskArg {
   enum class Kind : uint8_t { kValue = 0, kRef = 1 };
   Kind kind = Kind::kValue;
@@ -75,6 +108,9 @@ struct TaskSpec {
   std::vector<TaskArg> args;
   std::vector<std::pair<std::string, double>> resources;
   int32_t max_retries = 3;
+  TaskKind kind = TaskKind::kNormal;
+  ActorId actor;               // kActorCreation, kActorCall
+  ActorOptions actor_options;  // kActorCreation
   double cpus() const;
 };
 
@@ -95,6 +131,21 @@ struct ObjectInfoReply {
   ObjectValue value;
 };
 
+// The actor messages' common body; each type uses the fields it needs.
+struct ActorEvent {
+  uint64_t request_id = 0;
+  ActorId actor;
+  ActorState state = ActorState::kPending;
+  NodeId node;
+  uint32_t incarnation = 0;
+  bool flag = false;  // kActorKill: no restart; kActorCreated, kActorReply: ok / found
+  int32_t max_task_retries = 0;
+  std::string name;
+  std::string ns;
+  std::string class_name;
+  std::string message;  // why it died, or why a request failed
+};
+
 std::string EncodeTaskSpecs(const std::vector<TaskSpec>& specs);
 Status DecodeTaskSpecs(const Buffer& msg, std::vector<TaskSpec>* out);
 
@@ -109,6 +160,13 @@ Status DecodeObjectInfo(const Buffer& msg, ObjectInfoReply* out);
 
 std::string EncodeFreeObjects(const std::vector<ObjectId>& ids);
 Status DecodeFreeObjects(const Buffer& msg, std::vector<ObjectId>* out);
+
+std::string EncodeActorEvent(const ActorEvent& e);
+Status DecodeActorEvent(const Buffer& msg, ActorEvent* out);
+
+// CPUs held by live actors on each node (kNodeResources).
+std::string EncodeNodeResources(const std::vector<std::pair<NodeId, double>>& held);
+Status DecodeNodeResources(const Buffer& msg, std::vector<std::pair<NodeId, double>>* out);
 
 // Heartbeat, Shutdown and ShutdownAck carry one sequence number.
 std::string EncodeSeq(uint64_t seq);

@@ -63,4 +63,32 @@ struct LocalStats {
 };
 LocalStats GetLocalStats();
 
+// Thrown by ferry::ExitActor() through the user's method; the raylet catches it. Not a
+// std::exception, so `catch (const std::exception&)` in user code does not swallow it.
+struct ActorExitSignal {};
+
+struct ActorCreateOptions {
+  std::string name;
+  std::string ns;
+  std::string class_name;
+  std::unordered_map<std::string, double> resources;
+  int max_restarts = 0;
+  int max_concurrency = 1;
+  int max_task_retries = 0;
+  bool detached = false;
+};
+
+// Registers the actor with the GCS, which places it and runs `factory` there. A named actor
+// waits for the GCS's answer and throws std::invalid_argument if the name is taken.
+ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
+                    const ActorCreateOptions& options);
+std::shared_ptr<RefHandle> SubmitActorTask(const ActorId& actor, const std::string& method,
+                                           std::vector<ArgSpec> args, const CallOptions& options);
+// Waits until the GCS has applied the kill.
+void KillActor(const ActorId& actor, bool no_restart);
+// The live actor named `name` in namespace `ns`; throws std::invalid_argument if it is an actor
+// of another class than `class_name`.
+bool LookupActor(const std::string& name, const std::string& ns, const std::string& class_name,
+                 ActorId* out);
+
 }  // namespace ferry::internal
