@@ -67,6 +67,33 @@ double FetchSeconds(ferry::ObjectRef<std::vector<uint8_t>> ref) {
 
 FERRY_REMOTE(Empty, Pid, SizeOf, FetchSeconds);
 
+// The actor the actor figures call, and the callers of n_n_actor_calls_async.
+struct BenchActor {
+  static BenchActor* Create() { return new BenchActor(); }
+  void Empty() {}
+  int64_t Pid() { return static_cast<int64_t>(getpid()); }
+};
+// `n` calls spread over `targets`, all submitted, then all awaited.
+int64_t CallBatch(const std::vector<ferry::ActorHandle<BenchActor>>& targets, int n) {
+  std::vector<ferry::ObjectRef<void>> refs;
+  refs.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    refs.push_back(targets[static_cast<size_t>(i) % targets.size()]
+                       .Task(&BenchActor::Empty)
+                       .Remote());
+  ferry::Get(refs);
+  return n;
+}
+
+struct BenchClient {
+  static BenchClient* Create() { return new BenchClient(); }
+  int64_t Drive(std::vector<ferry::ActorHandle<BenchActor>> targets, int64_t n) {
+    return CallBatch(targets, static_cast<int>(n));
+  }
+};
+FERRY_REMOTE(BenchActor::Create, &BenchActor::Empty, &BenchActor::Pid, BenchClient::Create,
+             &BenchClient::Drive);
+
 // ---- Options and output ---------------------------------------------------------------------
 
 using Clock = std::chrono::steady_clock;
@@ -352,6 +379,95 @@ void TasksAsync(const Options& o, Report& r) {
   r.Figure("single_client_tasks_async", rate, "per_s");
 }
 
+// Actors the driver calls. With several ranks each holds 1 CPU, and the head offers none, so
+// they live on worker ranks and every call crosses ranks; embedded, they hold none.
+std::vector<ferry::ActorHandle<BenchActor>> CallTargets(int n, int ranks, int concurrency = 1) {
+  std::vector<ferry::ActorHandle<BenchActor>> actors;
+  for (int i = 0; i < n; ++i)
+    actors.push_back(ferry::Actor(BenchActor::Create)
+                         .SetResource("CPU", ranks >= 2 ? 1 : 0)
+                         .SetMaxConcurrency(concurrency)
+                         .Remote());
+  int local = 0;
+  for (auto& a : actors)
+    if (*a.Task(&BenchActor::Pid).Remote().Get() == Pid()) ++local;
+  if (ranks >= 2 && local > 0)
+    Note("warning: " + std::to_string(local) + " of " + std::to_string(n) +
+         " actors live on the driver's rank; the actor figures include local calls");
+  return actors;
+}
+
+void KillAll(const std::vector<ferry::ActorHandle<BenchActor>>& actors) {
+  for (const auto& a : actors) a.Kill();
+}
+
+// Ray: ray.get(actor.small_value.remote()), one at a time.
+void ActorCallsSync(const Options& o, Report& r) {
+  auto a = CallTargets(1, r.ranks());
+  double rate = MeasureRate(o, [&] {
+    for (int i = 0; i < 100; ++i) ferry::Get(a[0].Task(&BenchActor::Empty).Remote());
+    return int64_t{100};
+  });
+  r.Figure("1_1_actor_calls_sync", rate, "per_s");
+  KillAll(a);
+}
+
+// Ray: ray.get([actor.small_value.remote() for _ in range(1000)]); "concurrent" is the same
+// against an actor that runs up to 16 calls at once.
+void ActorCallsAsync(const Options& o, Report& r, int concurrency, const char* name) {
+  auto a = CallTargets(1, r.ranks(), concurrency);
+  double rate = MeasureRate(o, [&] { return CallBatch(a, 1000); });
+  r.Figure(name, rate, "per_s");
+  KillAll(a);
+}
+
+// Ray: one driver, n actors (one per worker rank here), 1000 calls spread over them.
+void OneToNActorCalls(const Options& o, Report& r) {
+  auto a = CallTargets(std::max(2, r.ranks() - 1), r.ranks());
+  double rate = MeasureRate(o, [&] { return CallBatch(a, 1000); });
+  r.Figure("1_n_actor_calls_async", rate, "per_s");
+  KillAll(a);
+}
+
+// Ray: n callers (actors themselves) each calling the n actors at once.
+void NToNActorCalls(const Options& o, Report& r) {
+  const int n = std::max(2, r.ranks() - 1);
+  auto targets = CallTargets(n, r.ranks());
+  std::vector<ferry::ActorHandle<BenchClient>> clients;
+  for (int i = 0; i < n; ++i)
+    clients.push_back(ferry::Actor(BenchClient::Create).SetResource("CPU", 0).Remote());
+  double rate = MeasureRate(o, [&] {
+    std::vector<ferry::ObjectRef<int64_t>> done;
+    for (auto& c : clients) done.push_back(c.Task(&BenchClient::Drive).Remote(targets, 1000));
+    int64_t calls = 0;
+    for (auto& d : ferry::Get(done)) calls += *d;
+    return calls;
+  });
+  r.Figure("n_n_actor_calls_async", rate, "per_s");
+  for (auto& c : clients) c.Kill();
+  KillAll(targets);
+}
+
+// Actors created and called once (so each is really up), per second; zero-CPU actors, so
+// placement spreads them over every rank. Kills are outside the timed part.
+void ActorCreation(const Options& o, Report& r) {
+  const int n = o.quick ? 100 : 400;
+  std::vector<double> rates;
+  for (int t = 0; t < o.trials; ++t) {
+    std::vector<ferry::ActorHandle<BenchActor>> actors;
+    std::vector<ferry::ObjectRef<void>> refs;
+    auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      actors.push_back(ferry::Actor(BenchActor::Create).SetResource("CPU", 0).Remote());
+      refs.push_back(actors.back().Task(&BenchActor::Empty).Remote());
+    }
+    ferry::Get(refs);
+    rates.push_back(n / Seconds(t0, Clock::now()));
+    KillAll(actors);
+  }
+  r.Figure("actor_creation_per_s", Median(rates), "per_s");
+}
+
 void PutCalls(const Options& o, Report& r) {
   // Ray: ray.put(0), the reference dropped at once.
   double rate = MeasureRate(o, [] {
@@ -567,6 +683,14 @@ int main(int argc, char** argv) {
   }
   run("single_client_tasks_sync", [&] { TasksSync(opt, report); });
   run("single_client_tasks_async", [&] { TasksAsync(opt, report); });
+  run("1_1_actor_calls_sync", [&] { ActorCallsSync(opt, report); });
+  run("1_1_actor_calls_async",
+      [&] { ActorCallsAsync(opt, report, 1, "1_1_actor_calls_async"); });
+  run("1_1_actor_calls_concurrent",
+      [&] { ActorCallsAsync(opt, report, 16, "1_1_actor_calls_concurrent"); });
+  run("1_n_actor_calls_async", [&] { OneToNActorCalls(opt, report); });
+  run("n_n_actor_calls_async", [&] { NToNActorCalls(opt, report); });
+  run("actor_creation_per_s", [&] { ActorCreation(opt, report); });
   run("single_client_put_calls", [&] { PutCalls(opt, report); });
   run("single_client_get_calls", [&] { GetCalls(opt, report); });
 
