@@ -43,6 +43,105 @@ TEST(Wire, TaskSpecsRoundTrip) {
   EXPECT_EQ(out[1].max_retries, 4);
 }
 
+TaskSpec SampleCreation() {
+  TaskSpec s = SampleSpec();
+  s.kind = TaskKind::kActorCreation;
+  s.actor = ActorId{s.id};
+  s.actor_options.name = "ledger";
+  s.actor_options.ns = "accounts";
+  s.actor_options.class_name = "6Ledger";
+  s.actor_options.max_restarts = -1;
+  s.actor_options.max_concurrency = 4;
+  s.actor_options.max_task_retries = 2;
+  s.actor_options.detached = true;
+  s.actor_options.incarnation = 3;
+  s.actor_options.request_id = 11;
+  return s;
+}
+
+TEST(Wire, ActorSpecsRoundTrip) {
+  TaskSpec call = SampleSpec();
+  call.kind = TaskKind::kActorCall;
+  call.actor = ActorId{TaskId{NodeId(1), 9}};
+  std::vector<TaskSpec> out;
+  ASSERT_TRUE(DecodeTaskSpecs(B(EncodeTaskSpecs({SampleCreation(), call})), &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].kind, TaskKind::kActorCreation);
+  EXPECT_EQ(out[0].actor, (ActorId{TaskId{NodeId(2), 77}}));
+  const ActorOptions& o = out[0].actor_options;
+  EXPECT_EQ(o.name, "ledger");
+  EXPECT_EQ(o.ns, "accounts");
+  EXPECT_EQ(o.class_name, "6Ledger");
+  EXPECT_EQ(o.max_restarts, -1);
+  EXPECT_EQ(o.max_concurrency, 4);
+  EXPECT_EQ(o.max_task_retries, 2);
+  EXPECT_TRUE(o.detached);
+  EXPECT_EQ(o.incarnation, 3u);
+  EXPECT_EQ(o.request_id, 11u);
+  EXPECT_EQ(out[1].kind, TaskKind::kActorCall);
+  EXPECT_EQ(out[1].actor, (ActorId{TaskId{NodeId(1), 9}}));
+  EXPECT_DOUBLE_EQ(out[1].cpus(), 0.0);  // calls run on the CPUs their actor holds
+}
+
+TEST(Wire, ActorEventsAndNodeResourcesRoundTrip) {
+  ActorEvent e;
+  e.request_id = 5;
+  e.actor = ActorId{TaskId{NodeId(0), 3}};
+  e.state = ActorState::kRestarting;
+  e.node = NodeId(2);
+  e.incarnation = 1;
+  e.flag = true;
+  e.max_task_retries = -1;
+  e.name = "n";
+  e.ns = "ns";
+  e.class_name = "7Counter";
+  e.message = "it was killed";
+  ActorEvent got;
+  ASSERT_TRUE(DecodeActorEvent(B(EncodeActorEvent(e)), &got).ok());
+  EXPECT_EQ(got.request_id, 5u);
+  EXPECT_EQ(got.actor, e.actor);
+  EXPECT_EQ(got.state, ActorState::kRestarting);
+  EXPECT_EQ(got.node, NodeId(2));
+  EXPECT_EQ(got.incarnation, 1u);
+  EXPECT_TRUE(got.flag);
+  EXPECT_EQ(got.max_task_retries, -1);
+  EXPECT_EQ(got.class_name, "7Counter");
+  EXPECT_EQ(got.message, "it was killed");
+
+  std::vector<std::pair<NodeId, double>> held = {{NodeId(0), 1.5}, {NodeId(4), 0}}, back;
+  ASSERT_TRUE(DecodeNodeResources(B(EncodeNodeResources(held)), &back).ok());
+  EXPECT_EQ(back, held);
+}
+
+TEST(Wire, MalformedActorMessagesAreRejected) {
+  std::string ev = EncodeActorEvent(ActorEvent{});
+  for (size_t n = 0; n < ev.size(); ++n) {
+    ActorEvent out;
+    EXPECT_FALSE(DecodeActorEvent(B(ev.substr(0, n)), &out).ok()) << n;
+  }
+  std::string creation = EncodeTaskSpecs({SampleCreation()});
+  for (size_t n = 0; n < creation.size(); ++n) {
+    std::vector<TaskSpec> out;
+    EXPECT_FALSE(DecodeTaskSpecs(B(creation.substr(0, n)), &out).ok()) << n;
+  }
+  // A state byte past the last state, and a zero max_concurrency, are refused by name.
+  std::string bad_state = ev;
+  bad_state[1 + 8 + 12] = 9;
+  ActorEvent out;
+  Status st = DecodeActorEvent(B(bad_state), &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("actor state"), std::string::npos) << st.ToString();
+  TaskSpec zero = SampleCreation();
+  zero.actor_options.max_concurrency = 0;
+  std::vector<TaskSpec> specs;
+  st = DecodeTaskSpecs(B(EncodeTaskSpecs({zero})), &specs);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("actor options"), std::string::npos) << st.ToString();
+  // Negative held CPUs.
+  std::vector<std::pair<NodeId, double>> held;
+  EXPECT_FALSE(DecodeNodeResources(B(EncodeNodeResources({{NodeId(1), -1.0}})), &held).ok());
+}
+
 TEST(Wire, ResultsAndObjectInfoRoundTrip) {
   TaskResult a;
   a.task = TaskId{NodeId(0), 1};
@@ -95,6 +194,10 @@ TEST(Wire, RandomGarbageNeverCrashesAnyDecoder) {
     GetObjectRequest g;
     ObjectInfoReply o;
     uint64_t seq;
+    ActorEvent ev;
+    std::vector<std::pair<NodeId, double>> held;
+    (void)DecodeActorEvent(b, &ev);
+    (void)DecodeNodeResources(b, &held);
     (void)DecodeTaskSpecs(b, &specs);
     (void)DecodeTaskResults(b, &results);
     (void)DecodeFreeObjects(b, &ids);

@@ -1,0 +1,239 @@
+// The GCS's actor table against fake raylets and callers over the in-process transport:
+// unique names, placement within held CPUs, pending actors, kill and restart, node death.
+#include "src/gcs/actor_directory.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <set>
+#include <mutex>
+#include <thread>
+
+#include "src/gcs/gcs.h"
+#include "src/transport/inproc/inproc_transport.h"
+
+namespace ferry::gcs {
+namespace {
+
+using namespace std::chrono_literals;
+using internal::Buffer;
+using wire::MsgType;
+
+struct Seen {
+  MsgType type;
+  NodeId to;
+  wire::ActorEvent event;  // kActorReply, kActorUpdate, kActorDestroy
+  wire::TaskSpec spec;     // kActorCreate
+};
+
+class ActorDirectoryTest : public ::testing::Test {
+ protected:
+  static constexpr int kNodes = 3;  // node 0 is the head; every node has 1 CPU
+
+  void SetUp() override {
+    std::vector<NodeEntry> entries;
+    for (int i = 0; i < kNodes; ++i) {
+      auto t = transport::InprocTransport::Create({static_cast<uint32_t>(i)});
+      ASSERT_TRUE(t.ok());
+      transports_[i] = std::move(t).value();
+      auto l = EventLoop::Create(0us);
+      ASSERT_TRUE(l.ok());
+      loops_[i] = std::move(l).value();
+      messengers_[i] = std::make_unique<transport::Messenger>(
+          loops_[i].get(), transports_[i].get(), NodeId(static_cast<uint32_t>(i)));
+      entries.push_back({NodeId(static_cast<uint32_t>(i)), "host", 0, 1.0, true});
+    }
+    dir_ = std::make_unique<ActorDirectory>(loops_[0].get(), messengers_[0].get(), entries);
+    auto& head = *messengers_[0];
+    head.Register(T(MsgType::kActorRegister),
+                  [this](NodeId f, const Buffer& b) { dir_->HandleRegister(f, b); });
+    head.Register(T(MsgType::kActorCreated),
+                  [this](NodeId f, const Buffer& b) { dir_->HandleCreated(f, b); });
+    head.Register(T(MsgType::kActorKill),
+                  [this](NodeId f, const Buffer& b) { dir_->HandleKill(f, b); });
+    head.Register(T(MsgType::kActorLookup),
+                  [this](NodeId f, const Buffer& b) { dir_->HandleLookup(f, b); });
+    for (int i = 0; i < kNodes; ++i) {
+      NodeId me(static_cast<uint32_t>(i));
+      for (MsgType type : {MsgType::kActorReply, MsgType::kActorUpdate, MsgType::kActorDestroy}) {
+        messengers_[i]->Register(T(type), [this, type, me](NodeId, const Buffer& b) {
+          Seen s{type, me, {}, {}};
+          ASSERT_TRUE(wire::DecodeActorEvent(b, &s.event).ok());
+          Record(std::move(s));
+        });
+      }
+      messengers_[i]->Register(T(MsgType::kActorCreate), [this, me](NodeId, const Buffer& b) {
+        std::vector<wire::TaskSpec> specs;
+        ASSERT_TRUE(wire::DecodeTaskSpecs(b, &specs).ok());
+        Record({MsgType::kActorCreate, me, {}, specs.at(0)});
+      });
+      messengers_[i]->Register(T(MsgType::kNodeResources), [](NodeId, const Buffer&) {});
+      messengers_[i]->Attach(nullptr);
+    }
+    for (int i = 0; i < kNodes; ++i)
+      for (int j = 0; j < kNodes; ++j)
+        if (i != j)
+          ASSERT_TRUE(transports_[i]->Connect(j, transports_[j]->Address()).ok());
+    for (int i = 0; i < kNodes; ++i) {
+      loops_[i]->SetPoller(transports_[i]->MakePoller());
+      loops_[i]->Start();
+    }
+  }
+  void TearDown() override {
+    for (auto& l : loops_) l->Stop();
+  }
+
+  static uint16_t T(MsgType t) { return static_cast<uint16_t>(t); }
+  void Record(Seen s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.push_back(std::move(s));
+  }
+  // Waits (bounded) for the next message of `type` not yet taken, and takes it.
+  Seen Next(MsgType type) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = seen_.begin(); it != seen_.end(); ++it) {
+          if (it->type != type) continue;
+          Seen s = std::move(*it);
+          seen_.erase(it);
+          return s;
+        }
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    ADD_FAILURE() << "no message of type " << T(type) << " arrived";
+    return {};
+  }
+  void Send(int from, MsgType type, std::string bytes) {
+    loops_[from]->Post([this, from, type, b = std::move(bytes)]() mutable {
+      messengers_[from]->Send(NodeId(0), T(type), std::move(b));
+    });
+  }
+  static wire::TaskSpec Creation(uint64_t seq, const std::string& name, double cpus,
+                                 int max_restarts = 0) {
+    wire::TaskSpec s;
+    s.id = TaskId{NodeId(1), seq};
+    s.kind = wire::TaskKind::kActorCreation;
+    s.actor = ActorId{s.id};
+    s.function = "Counter::Create";
+    s.resources = {{"CPU", cpus}};
+    s.actor_options.name = name;
+    s.actor_options.class_name = "7Counter";
+    s.actor_options.max_restarts = max_restarts;
+    s.actor_options.request_id = name.empty() ? 0 : seq;
+    return s;
+  }
+  void Created(const Seen& create, bool ok, const std::string& why = "") {
+    wire::ActorEvent ev;
+    ev.actor = create.spec.actor;
+    ev.incarnation = create.spec.actor_options.incarnation;
+    ev.flag = ok;
+    ev.message = why;
+    Send(static_cast<int>(create.to.value()), MsgType::kActorCreated, wire::EncodeActorEvent(ev));
+  }
+  void Kill(const ActorId& id, bool no_restart) {
+    wire::ActorEvent ev;
+    ev.request_id = 1000 + id.task.seq;
+    ev.actor = id;
+    ev.flag = no_restart;
+    Send(1, MsgType::kActorKill, wire::EncodeActorEvent(ev));
+  }
+
+  std::array<std::unique_ptr<transport::InprocTransport>, kNodes> transports_;
+  std::array<std::unique_ptr<EventLoop>, kNodes> loops_;
+  std::array<std::unique_ptr<transport::Messenger>, kNodes> messengers_;
+  std::unique_ptr<ActorDirectory> dir_;
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+};
+
+TEST_F(ActorDirectoryTest, NamesAreUniqueWhileTheirActorLives) {
+  Send(1, MsgType::kActorRegister, wire::EncodeTaskSpecs({Creation(1, "ledger", 0)}));
+  EXPECT_TRUE(Next(MsgType::kActorReply).event.flag);
+  Seen create = Next(MsgType::kActorCreate);
+  Send(2, MsgType::kActorRegister, wire::EncodeTaskSpecs({Creation(2, "ledger", 0)}));
+  Seen refused = Next(MsgType::kActorReply);
+  EXPECT_FALSE(refused.event.flag);
+  EXPECT_NE(refused.event.message.find("'ledger' already exists"), std::string::npos);
+  Created(create, true);
+  Seen alive = Next(MsgType::kActorUpdate);
+  EXPECT_EQ(alive.event.state, wire::ActorState::kAlive);
+  EXPECT_EQ(alive.event.node, create.to);
+  EXPECT_EQ(alive.to, NodeId(1));  // the creator is subscribed
+  Kill(create.spec.actor, /*no_restart=*/true);
+  EXPECT_EQ(Next(MsgType::kActorDestroy).to, create.to);
+  EXPECT_EQ(Next(MsgType::kActorReply).event.state, wire::ActorState::kDead);
+  // The name is free again.
+  Send(2, MsgType::kActorRegister, wire::EncodeTaskSpecs({Creation(3, "ledger", 0)}));
+  EXPECT_TRUE(Next(MsgType::kActorReply).event.flag);
+}
+
+TEST_F(ActorDirectoryTest, ActorsWaitForCpusHeldByOthers) {
+  // Three 1-CPU nodes: three 1-CPU actors spread, the fourth waits until one dies.
+  std::set<NodeId> hosts;
+  std::vector<Seen> creates;
+  for (uint64_t i = 1; i <= 4; ++i)
+    Send(1, MsgType::kActorRegister, wire::EncodeTaskSpecs({Creation(i, "", 1.0)}));
+  for (int i = 0; i < 3; ++i) {
+    creates.push_back(Next(MsgType::kActorCreate));
+    hosts.insert(creates.back().to);
+  }
+  EXPECT_EQ(hosts.size(), 3u);
+  std::this_thread::sleep_for(50ms);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Seen& s : seen_) EXPECT_NE(s.type, MsgType::kActorCreate) << "over-committed";
+  }
+  Created(creates[1], false, "its constructor threw std::runtime_error: boom");
+  Seen dead = Next(MsgType::kActorUpdate);
+  EXPECT_EQ(dead.event.state, wire::ActorState::kDead);
+  EXPECT_NE(dead.event.message.find("boom"), std::string::npos);
+  Seen fourth = Next(MsgType::kActorCreate);  // placed where the CPU was released
+  EXPECT_EQ(fourth.to, creates[1].to);
+}
+
+TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
+  wire::TaskSpec spec = Creation(7, "", 0, 2);
+  spec.actor_options.detached = true;  // its creator's death is not what this test is about
+  Send(1, MsgType::kActorRegister, wire::EncodeTaskSpecs({spec}));
+  Seen c0 = Next(MsgType::kActorCreate);
+  Created(c0, true);
+  EXPECT_EQ(Next(MsgType::kActorUpdate).event.state, wire::ActorState::kAlive);
+  Kill(c0.spec.actor, /*no_restart=*/false);
+  EXPECT_EQ(Next(MsgType::kActorDestroy).event.incarnation, 0u);
+  Seen c1 = Next(MsgType::kActorCreate);
+  EXPECT_EQ(c1.spec.actor_options.incarnation, 1u);
+  Created(c1, true);
+  // Its node dies: the second and last restart.
+  NodeId host = c1.to;
+  loops_[0]->Post([this, host] { dir_->OnNodeDead(host); });
+  Seen c2 = Next(MsgType::kActorCreate);
+  EXPECT_NE(c2.to, host);
+  EXPECT_EQ(c2.spec.actor_options.incarnation, 2u);
+  Created(c2, true);
+  loops_[0]->Post([this, node = c2.to] { dir_->OnNodeDead(node); });
+  // No restart left: it is dead, and nothing is created anywhere.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  size_t live = 1;
+  while (live != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::promise<size_t> p;
+    loops_[0]->Post([&] { p.set_value(dir_->live_actors()); });
+    live = p.get_future().get();
+  }
+  EXPECT_EQ(live, 0u);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Seen& s : seen_) EXPECT_NE(s.type, MsgType::kActorCreate);
+}
+
+TEST_F(ActorDirectoryTest, MalformedMessagesAreDropped) {
+  Send(1, MsgType::kActorRegister, "junk");
+  Send(1, MsgType::kActorKill, std::string("\x02\x01", 2));
+  Send(1, MsgType::kActorRegister, wire::EncodeTaskSpecs({Creation(9, "ok", 0)}));
+  EXPECT_TRUE(Next(MsgType::kActorReply).event.flag);  // still serving
+}
+
+}  // namespace
+}  // namespace ferry::gcs
