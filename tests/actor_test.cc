@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -98,6 +99,12 @@ FERRY_REMOTE(Counter::Create, Counter::FromVector, &Counter::Add, &Counter::Valu
 FERRY_REMOTE(Broken::Create, &Broken::Ping, Gauge::Create, &Gauge::Busy, &Gauge::Max,
              Relay::Create, &Relay::Forward, &Relay::Spawn);
 FERRY_REMOTE(CallThrough, MakeCounter, AddByName, Three, Big, Pid);
+
+// Ranks in this cluster (the test runs with FERRY_NUM_CPUS=2: every rank offers 2 CPUs).
+size_t Ranks() {
+  const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
+  return size != nullptr ? static_cast<size_t>(std::atoi(size)) : 1;
+}
 
 // Zero-CPU actors, so tests never wait for CPUs held by other tests' actors.
 ferry::ActorHandle<Counter> NewCounter(int64_t start) {
@@ -289,7 +296,7 @@ TEST(Actor, OthersKeepRunningWhileAMethodIsBusy) {
   EXPECT_EQ(*other.Task(&Counter::Add).Remote(1).Get(30000), 2);
   EXPECT_EQ(*ferry::Task(Three).Remote().Get(30000), 3);
   // Both answered while the slow call was still running.
-  EXPECT_EQ(ferry::Wait(std::vector<ferry::ObjectRef<int64_t>>{slow}, 0, 0).unready.size(), 1u);
+  EXPECT_EQ(ferry::Wait(std::vector<ferry::ObjectRef<int64_t>>{slow}, 1, 100).unready.size(), 1u);
   ferry::Get(slow);
   busy.Kill();
   other.Kill();
@@ -308,10 +315,26 @@ TEST(Actor, AThousandActorsAcrossRanks) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(*values[i], i + 1);
   std::set<int> hosts;
   for (auto& p : ferry::Get(pids)) hosts.insert(*p);
-  const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
-  const size_t expected = size != nullptr ? static_cast<size_t>(std::atoi(size)) : 1;
-  EXPECT_EQ(hosts.size(), expected) << "actors did not spread over every rank";
+  EXPECT_EQ(hosts.size(), Ranks()) << "actors did not spread over every rank";
   for (auto& a : actors) a.Kill();
+}
+
+TEST(Actor, ActorsHoldTheirCpusForLife) {
+  // One 2-CPU actor per rank takes every CPU of the cluster ...
+  std::vector<ferry::ActorHandle<Counter>> full;
+  for (size_t i = 0; i < Ranks(); ++i)
+    full.push_back(ferry::Actor(Counter::Create).SetResource("CPU", 2).Remote(0));
+  std::set<int> hosts;
+  for (auto& a : full) hosts.insert(*a.Task(&Counter::Pid).Remote().Get());
+  EXPECT_EQ(hosts.size(), Ranks());
+  // ... so a default actor (1 CPU) waits, and its calls with it, until one of them dies.
+  auto waiting = ferry::Actor(Counter::Create).Remote(7);
+  auto r = waiting.Task(&Counter::Value).Remote();
+  EXPECT_EQ(ferry::Wait(std::vector<ferry::ObjectRef<int64_t>>{r}, 1, 300).ready.size(), 0u);
+  full.back().Kill();
+  EXPECT_EQ(*r.Get(30000), 7);
+  waiting.Kill();
+  for (size_t i = 0; i + 1 < full.size(); ++i) full[i].Kill();
 }
 
 TEST(Actor, BadUse) {

@@ -95,13 +95,27 @@ void Raylet::Stop() {
     actors_.clear();
   }
   pool_->Stop();
-  // Every method has returned: the instances go now (the loop no longer touches them).
-  for (auto& actor : stopped_actors_) {
-    actor->dying = true;
-    if (actor->instance != nullptr && actor->deleter != nullptr) actor->deleter(actor->instance);
-    actor->instance = nullptr;
+  // Every method has returned: the instances go now, on the loop, which owns the actors (a
+  // factory that finished during the stop hands its instance over there too).
+  auto destroy = [this] {
+    for (auto& actor : stopped_actors_) {
+      actor->dying = true;
+      if (actor->instance != nullptr && actor->deleter != nullptr)
+        actor->deleter(actor->instance);
+      actor->instance = nullptr;
+    }
+    stopped_actors_.clear();
+  };
+  if (loop_->running()) {
+    std::promise<void> done;
+    loop_->Post([&] {
+      destroy();
+      done.set_value();
+    });
+    done.get_future().wait();
+  } else {
+    destroy();
   }
-  stopped_actors_.clear();
 }
 
 void Raylet::HandleSubmitTasks(NodeId from, const Buffer& msg) {
