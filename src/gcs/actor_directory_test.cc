@@ -71,10 +71,11 @@ class ActorDirectoryTest : public ::testing::Test {
       messengers_[i]->Register(T(MsgType::kNodeResources), [](NodeId, const Buffer&) {});
       messengers_[i]->Attach(nullptr);
     }
-    for (int i = 0; i < kNodes; ++i)
-      for (int j = 0; j < kNodes; ++j)
-        if (i != j)
-          ASSERT_TRUE(transports_[i]->Connect(j, transports_[j]->Address()).ok());
+    for (int i = 0; i < kNodes; ++i) {
+      for (int j = 0; j < kNodes; ++j) {
+        if (i != j) ASSERT_TRUE(transports_[i]->Connect(j, transports_[j]->Address()).ok());
+      }
+    }
     for (int i = 0; i < kNodes; ++i) {
       loops_[i]->SetPoller(transports_[i]->MakePoller());
       loops_[i]->Start();
