@@ -73,7 +73,8 @@ class ActorDirectoryTest : public ::testing::Test {
     }
     for (int i = 0; i < kNodes; ++i) {
       for (int j = 0; j < kNodes; ++j) {
-        if (i != j) ASSERT_TRUE(transports_[i]->Connect(j, transports_[j]->Address()).ok());
+        if (i == j) continue;
+        ASSERT_TRUE(transports_[i]->Connect(j, transports_[j]->Address()).ok());
       }
     }
     for (int i = 0; i < kNodes; ++i) {
