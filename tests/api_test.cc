@@ -34,9 +34,12 @@ int Scale(int x) { return 2 * x; }
 double Scale(double x) { return 3 * x; }
 int NotRegistered(int x) { return x; }
 int GetInside(ferry::ObjectRef<int> ref) { return *ferry::Get(ref) + 1; }
+double SumView(ferry::ArrayView<double> v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+// Where the task saw its argument's bytes.
+uint64_t AddressOf(ferry::ArrayView<double> v) { return reinterpret_cast<uint64_t>(v.data()); }
 
 FERRY_REMOTE(Plus, Greet, Nothing, Fails, Sleepy, SumVector, MakeVector, SumDoubles, Fib,
-             GetInside);
+             GetInside, SumView, AddressOf);
 FERRY_REMOTE(FERRY_FUNC(Scale, int), FERRY_FUNC(Scale, double));
 
 class Api : public ::testing::Test {
@@ -210,6 +213,36 @@ TEST_F(Api, DroppedRefsFreeOwnerEntriesAndStoreCopies) {
   auto after = ferry::internal::GetLocalStats();
   EXPECT_EQ(after.store_bytes, base.store_bytes);
   EXPECT_EQ(after.owned_objects, base.owned_objects);
+}
+
+TEST_F(Api, ViewsReadStoredArraysInPlace) {
+  auto base = ferry::internal::GetLocalStats();
+  std::vector<double> src(1 << 20);
+  std::iota(src.begin(), src.end(), 0.0);
+  auto ref = ferry::Put(src);
+  src[0] = -1;  // Put copied the caller's vector before returning
+  {
+    ferry::ArrayView<double> a = ferry::GetView(ref);
+    ferry::ArrayView<double> b = ferry::GetView(ref);
+    ASSERT_EQ(a.size(), size_t{1} << 20);
+    EXPECT_EQ(a.data(), b.data()) << "each view copied the object";
+    EXPECT_EQ(a[0], 0.0);
+    EXPECT_EQ(a[12345], 12345.0);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data()) % 64, 0u);
+    auto stats = ferry::internal::GetLocalStats();
+    EXPECT_GE(stats.store_pinned_objects, 1u);
+    EXPECT_GE(stats.store_arena_used, base.store_arena_used + (8u << 20));
+    // A task taking an ArrayView reads the stored bytes where they are.
+    EXPECT_EQ(*ferry::Task(AddressOf).Remote(ref).Get(), reinterpret_cast<uint64_t>(a.data()));
+    EXPECT_DOUBLE_EQ(*ferry::Task(SumView).Remote(ref).Get(), 549755289600.0);
+    // A plain vector argument works for a view parameter too.
+    EXPECT_DOUBLE_EQ(*ferry::Task(SumView).Remote(std::vector<double>(10, 1.5)).Get(), 15.0);
+  }
+  ref = ferry::ObjectRef<std::vector<double>>();
+  // Views and refs dropped: the arena block is free again.
+  EXPECT_TRUE(EventuallyStats([&](const ferry::internal::LocalStats& s) {
+    return s.store_arena_used == base.store_arena_used && s.store_pinned_objects == 0;
+  }));
 }
 
 TEST_F(Api, AnArgumentStaysAliveWhileATaskNeedsIt) {

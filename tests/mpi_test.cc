@@ -22,6 +22,11 @@ uint64_t LocalChecksum(const std::vector<uint64_t>& v) {
   return h;
 }
 uint64_t Checksum(std::vector<uint64_t> v) { return LocalChecksum(v); }
+uint64_t ChecksumView(ferry::ArrayView<uint64_t> v) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint64_t x : v) h = (h ^ x) * 1099511628211ull;
+  return h;
+}
 std::vector<uint64_t> Produce(uint64_t n, uint64_t seed) {
   std::vector<uint64_t> v(n);
   for (uint64_t i = 0; i < n; ++i) v[i] = i * 2654435761u + seed;
@@ -54,6 +59,7 @@ uint64_t RemoteChecksum(uint64_t n) {
   return *ferry::Get(ferry::Task(Checksum).Remote(v));
 }
 
+FERRY_REMOTE(ChecksumView);
 FERRY_REMOTE(Pid, Plus, Checksum, Produce, Ints, SumInts, Extend, Throws, Sleep, Fib,
              RemoteChecksum);
 
@@ -85,9 +91,13 @@ TEST(Mpi, LargeVectorRoundTripWithChecksums) {
   ASSERT_EQ(local->size(), n);
   EXPECT_EQ(LocalChecksum(*local), *ferry::Get(remote_sum));
   EXPECT_EQ(LocalChecksum(*local), LocalChecksum(Produce(n, 3)));
-  // And the other way: a 256 MiB Put read by a worker.
+  // And the other way: a 256 MiB Put read by a worker, decoded and in place.
   auto put = ferry::Put(Produce(n, 5));
   EXPECT_EQ(*ferry::Get(ferry::Task(Checksum).Remote(put)), LocalChecksum(Produce(n, 5)));
+  std::vector<ferry::ObjectRef<uint64_t>> views;
+  for (int i = 0; i < 6; ++i) views.push_back(ferry::Task(ChecksumView).Remote(put));
+  for (auto& v : ferry::Get(views)) EXPECT_EQ(*v, LocalChecksum(Produce(n, 5)));
+  EXPECT_EQ(LocalChecksum(ferry::GetView(produced).ToVector()), LocalChecksum(*local));
 }
 
 TEST(Mpi, ChainsOfRefsAcrossRanks) {

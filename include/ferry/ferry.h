@@ -50,8 +50,24 @@ void Shutdown();
 template <typename T>
 ObjectRef<std::decay_t<T>> Put(T&& value) {
   using V = std::decay_t<T>;
-  // Put(std::move(vector)) hands the vector's storage to the store without a copy.
-  return ObjectRef<V>(internal::PutObject(internal::SerializeMove(std::forward<T>(value))));
+  if constexpr (internal::IsRawVector<V>::value && std::is_lvalue_reference_v<T>) {
+    // Copied once, straight into the store, before Put returns.
+    internal::Buffer borrowed(nullptr, reinterpret_cast<const uint8_t*>(value.data()),
+                              value.size() * sizeof(typename V::value_type));
+    return ObjectRef<V>(internal::PutObject(std::move(borrowed), /*borrowed=*/true));
+  } else {
+    // Put(std::move(vector)) hands the vector's storage over: one copy into the store.
+    return ObjectRef<V>(internal::PutObject(internal::SerializeMove(std::forward<T>(value))));
+  }
+}
+
+/// A read-only view of a stored array, in place (no copy, no decode); the object stays pinned
+/// while the view lives. Throws like Get.
+///   ferry::ArrayView<double> v = ferry::GetView(ref);  // ref: ObjectRef<std::vector<double>>
+template <typename T>
+ArrayView<T> GetView(const ObjectRef<std::vector<T>>& ref, int64_t timeout_ms = -1) {
+  if (ref.IsNil()) throw std::invalid_argument("ferry::GetView: empty ObjectRef");
+  return ArrayView<T>(internal::GetObject(ref.ID(), timeout_ms));
 }
 
 /// Waits for the object and returns it. Throws TaskError (the task threw), ObjectLostError,
@@ -136,14 +152,23 @@ ArgSpec MakeArg(Arg&& arg) {
   using P = std::decay_t<Param>;
   ArgSpec spec;
   if constexpr (IsObjectRef<A>::value && !IsObjectRef<P>::value) {
-    static_assert(std::is_same_v<typename A::ValueType, P>,
-                  "an ObjectRef<T> argument must match a parameter of type T");
+    if constexpr (IsArrayView<P>::value) {
+      static_assert(std::is_same_v<typename A::ValueType, std::vector<typename P::value_type>>,
+                    "an ArrayView<T> parameter takes an ObjectRef<std::vector<T>>");
+    } else {
+      static_assert(std::is_same_v<typename A::ValueType, P>,
+                    "an ObjectRef<T> argument must match a parameter of type T");
+    }
     if (arg.IsNil()) throw std::invalid_argument("ferry: empty ObjectRef passed as an argument");
     spec.is_ref = true;
     spec.ref = arg.ID();
     spec.keep = arg.handle();
   } else if constexpr (std::is_same_v<A, P>) {
     spec.value = SerializeMove(std::forward<Arg>(arg));
+  } else if constexpr (IsArrayView<P>::value && IsRawVector<A>::value) {
+    static_assert(std::is_same_v<typename A::value_type, typename P::value_type>,
+                  "an ArrayView<T> parameter takes a std::vector<T>");
+    spec.value = SerializeMove(std::forward<Arg>(arg));  // same bytes as the view reads
   } else {
     static_assert(std::is_convertible_v<Arg, P>,
                   "argument is not convertible to the parameter type");

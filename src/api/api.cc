@@ -347,8 +347,16 @@ bool LookupActor(const std::string& name, const std::string& ns, const std::stri
   return true;
 }
 
-std::shared_ptr<RefHandle> PutObject(Buffer value) {
+std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed) {
   auto rt = Current();
+  // A large value is written into the arena here, on the caller's thread: the loop copies
+  // nothing.
+  const uint8_t* caller_bytes = value.data();
+  if (static_cast<int64_t>(value.size()) > rt->config().inline_threshold_bytes)
+    value = store::ObjectStore::CopyIntoArena(rt->store()->arena(), std::move(value));
+  // Still the caller's memory (small, or no room in the arena): take a copy of our own.
+  if (borrowed && value.data() == caller_bytes && !value.empty())
+    value = Buffer::CopyOf(value.data(), value.size());
   ObjectId id{rt->core()->NewTaskId(), 0};
   auto handle = std::make_shared<RefHandle>(id, g_epoch.load());
   rt->core()->Put(id, std::move(value));
@@ -445,6 +453,12 @@ LocalStats GetLocalStats() {
     store::StoreStats st = rt->store()->stats();
     s.store_objects = st.objects;
     s.store_bytes = st.bytes;
+    s.store_primary_objects = st.primary_objects;
+    s.store_capacity = st.capacity;
+    s.store_arena_used = st.arena_used;
+    s.store_pinned_objects = st.pinned_objects;
+    s.store_heap_objects = st.heap_objects;
+    s.store_evicted_objects = st.evicted_objects;
     p.set_value(s);
   });
   return p.get_future().get();

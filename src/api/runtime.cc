@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -27,6 +28,42 @@ int AvailableCpus() {
     if (slurm > 0 && slurm < n) n = slurm;
   }
   return std::max(n, 1);
+}
+
+// Reads one number from a file (a cgroup limit), or 0.
+uint64_t ReadNumber(const char* path) {
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return 0;
+  unsigned long long v = 0;
+  int n = std::fscanf(f, "%llu", &v);
+  std::fclose(f);
+  return n == 1 ? v : 0;
+}
+
+// Bytes of memory this host may still give the processes of this job: the kernel's
+// MemAvailable, capped by the cgroup limit (v2 or v1) and Slurm's memory allocation.
+uint64_t AvailableMemory(double cpus) {
+  uint64_t avail = 0;
+  if (FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), f) != nullptr) {
+      unsigned long long kb = 0;
+      if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = kb * 1024;
+    }
+    std::fclose(f);
+  }
+  if (avail == 0) avail = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  auto cap = [&avail](uint64_t limit) {
+    if (limit > 0 && limit < avail) avail = limit;
+  };
+  if (uint64_t max = ReadNumber("/sys/fs/cgroup/memory.max"); max > 0)  // "max" reads as 0
+    cap(max - std::min(max, ReadNumber("/sys/fs/cgroup/memory.current")));
+  if (uint64_t lim = ReadNumber("/sys/fs/cgroup/memory/memory.limit_in_bytes"); lim < (1ull << 60))
+    cap(lim - std::min(lim, ReadNumber("/sys/fs/cgroup/memory/memory.usage_in_bytes")));
+  if (const char* s = std::getenv("SLURM_MEM_PER_NODE")) cap(std::strtoull(s, nullptr, 10) << 20);
+  if (const char* s = std::getenv("SLURM_MEM_PER_CPU"))
+    cap(static_cast<uint64_t>(std::strtoull(s, nullptr, 10) * std::max(1.0, cpus)) << 20);
+  return avail;
 }
 
 std::string RandomHex(size_t n) {
@@ -134,7 +171,18 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
                   << executor_spin_us << " us (executors)";
 
   messenger_ = std::make_unique<transport::Messenger>(loop_.get(), transport_.get(), self_);
-  store_ = std::make_unique<store::ObjectStore>(transport_.get());
+  uint64_t arena_bytes = 0;
+  if (config.object_store_memory >= 0) {
+    arena_bytes = static_cast<uint64_t>(config.object_store_memory);
+  } else {
+    arena_bytes = static_cast<uint64_t>(
+        0.3 * static_cast<double>(AvailableMemory(cpus)) / std::max<size_t>(local_ranks, 1));
+  }
+  FERRY_ASSIGN_OR_RETURN(
+      store_, store::ObjectStore::Create(
+                  {self_, "ferry-" + topo.session_id + "-rank-" + std::to_string(rank), arena_bytes},
+                  transport_.get()));
+  FERRY_LOG(INFO) << "object store: " << (arena_bytes >> 20) << " MiB shared-memory arena";
   objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(),
                                                      store_.get());
   raylet_ = std::make_unique<raylet::Raylet>(

@@ -38,6 +38,7 @@ class Runtime {
   core::CoreWorker* core() { return core_.get(); }
   raylet::Raylet* raylet() { return raylet_.get(); }
   store::ObjectStore* store() { return store_.get(); }
+  const Config& config() const { return config_; }
 
   // Worker ranks: blocks until the head says shut down (or is lost), then stops.
   // Returns the process exit code.

@@ -29,19 +29,15 @@ void CoreWorker::Put(const ObjectId& id, Buffer value) {
       v.kind = wire::ObjectValue::Kind::kInline;
       v.data = std::move(value);
     } else {
-      Status st = store_->Seal(id, value, /*exported=*/true, /*primary=*/true);
-      const store::StoredObject* so = st.ok() ? store_->Find(id) : nullptr;
-      if (so == nullptr) {
+      const size_t size = value.size();
+      Result<wire::Location> loc = store_->SealPrimary(id, std::move(value));
+      if (!loc.ok()) {
         v.kind = wire::ObjectValue::Kind::kError;
-        v.error = {wire::ErrorKind::kInternal,
-                   "Put of " + std::to_string(value.size()) + " bytes failed: " + st.ToString()};
+        v.error = {wire::ErrorKind::kInternal, "Put of " + std::to_string(size) +
+                                                   " bytes failed: " + loc.status().ToString()};
       } else {
         v.kind = wire::ObjectValue::Kind::kLocation;
-        v.location.node = options_.self;
-        v.location.size = so->data.size();
-        v.location.address = so->registration ? so->registration->address()
-                                              : reinterpret_cast<uint64_t>(so->data.data());
-        if (so->registration) v.location.rkey = so->registration->rkey();
+        v.location = std::move(loc).value();
       }
     }
     SetReady(id, std::move(v));

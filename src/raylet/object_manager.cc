@@ -75,7 +75,15 @@ void ObjectManager::Materialize(const ObjectId& id, const wire::ObjectValue& val
 }
 
 void ObjectManager::Fetch(const ObjectId& id, const wire::Location& loc) {
-  Buffer dst = Buffer::Allocate(loc.size);
+  // Straight into this rank's arena: the block becomes the cached secondary copy.
+  Result<Buffer> block = store_->Allocate(loc.size);
+  if (!block.ok()) {
+    Complete(id, Resolved::Error(wire::ErrorKind::kObjectLost,
+                                 "no room to fetch " + id.ToString() + ": " +
+                                     block.status().ToString()));
+    return;
+  }
+  Buffer dst = std::move(block).value();
   uint8_t* p = dst.mutable_data();
   Status st = transport_->Get(
       loc.node.value(), loc.address, loc.rkey, p, loc.size, [this, id, dst](Status done) {
@@ -86,7 +94,7 @@ void ObjectManager::Fetch(const ObjectId& id, const wire::Location& loc) {
           return;
         }
         // Cached as a secondary copy; the owner frees it with the rest.
-        (void)store_->Seal(id, dst, /*exported=*/false, /*primary=*/false);
+        (void)store_->Seal(id, dst, /*primary=*/false);
         Complete(id, Resolved::Value(dst));
       });
   if (!st.ok()) {

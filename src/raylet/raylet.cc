@@ -266,6 +266,9 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
       }
     }
     task->args.clear();  // drop argument bytes on the executor, not the loop
+    // A large result goes into the arena here, so the loop never copies bytes.
+    if (static_cast<int64_t>(result.size()) > options_.inline_threshold)
+      result = store::ObjectStore::CopyIntoArena(store_->arena(), std::move(result));
     loop_->Post([this, task, result = std::move(result), error = std::move(error)]() mutable {
       used_cpus_ -= task->spec.cpus();
       Finished(task, std::move(result), std::move(error));
@@ -286,23 +289,16 @@ void Raylet::Finished(const std::shared_ptr<Task>& task, Buffer result, wire::Er
     out.value.data = std::move(result);
   } else {
     const ObjectId& id = task->spec.return_id;
-    // Exported even when the owner is local: any rank may later read it as an argument.
-    Status st = store_->Seal(id, result, /*exported=*/true, /*primary=*/true);
-    const store::StoredObject* obj = st.ok() ? store_->Find(id) : nullptr;
-    if (obj == nullptr) {
+    // Primary copy here; any rank may later read it as an argument.
+    Result<wire::Location> loc = store_->SealPrimary(id, std::move(result));
+    if (!loc.ok()) {
       out.value.kind = wire::ObjectValue::Kind::kError;
-      out.value.error = {wire::ErrorKind::kInternal,
-                         "could not store the result of " + task->spec.name + ": " + st.ToString()};
+      out.value.error = {wire::ErrorKind::kInternal, "could not store the result of " +
+                                                         task->spec.name + ": " +
+                                                         loc.status().ToString()};
     } else {
       out.value.kind = wire::ObjectValue::Kind::kLocation;
-      out.value.location.node = options_.self;
-      out.value.location.size = obj->data.size();
-      if (obj->registration) {
-        out.value.location.address = obj->registration->address();
-        out.value.location.rkey = obj->registration->rkey();
-      } else {
-        out.value.location.address = reinterpret_cast<uint64_t>(obj->data.data());
-      }
+      out.value.location = std::move(loc).value();
     }
   }
   Reply(task->owner, std::move(out));
@@ -540,6 +536,8 @@ std::function<void()> Raylet::MakeActorBody(std::shared_ptr<Task> task) {
                actor->id.ToString() + " exited by calling ExitActor() in '" + display + "'"};
     }
     task->args.clear();
+    if (static_cast<int64_t>(result.size()) > options_.inline_threshold)
+      result = store::ObjectStore::CopyIntoArena(store_->arena(), std::move(result));
     loop_->Post([this, task, exited, result = std::move(result),
                  error = std::move(error)]() mutable {
       std::shared_ptr<LocalActor> actor = task->actor;

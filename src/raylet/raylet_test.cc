@@ -42,7 +42,10 @@ struct Node {
 class RayletTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = std::make_unique<store::ObjectStore>(raylet_node_.transport.get());
+    auto store = store::ObjectStore::Create({NodeId(0), "ferry-test-store", 64 << 20},
+                                            raylet_node_.transport.get());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
     objects_ = std::make_unique<ObjectManager>(NodeId(0), raylet_node_.messenger.get(),
                                                raylet_node_.transport.get(), store_.get());
     raylet_ =

@@ -15,6 +15,10 @@ FERRY_CONFIG(std::string, session_dir, "",
 FERRY_CONFIG(std::string, log_level, "warning", "debug, info, warning or error")
 FERRY_CONFIG(int64_t, inline_threshold_bytes, 65536,
              "results up to this size travel inline to the owner; larger ones stay in the store")
+FERRY_CONFIG(int64_t, object_store_memory, -1,
+             "bytes of this rank's shared-memory object arena; -1: 30% of the memory available "
+             "to the rank (the host's available memory, cgroup and Slurm limits, shared among the "
+             "host's ranks)")
 FERRY_CONFIG(int, ucx_peer_errors, 0,
              "1: UCX endpoints detect peer failure (UCX then avoids shared memory and CMA)")
 FERRY_CONFIG(int, spin_us, -1,

@@ -43,7 +43,9 @@ struct CallOptions {
 // Each throws ferry::RuntimeError when ferry is not initialized.
 std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<ArgSpec> args,
                                       const CallOptions& options);
-std::shared_ptr<RefHandle> PutObject(Buffer value);
+// `borrowed`: `value` points at the caller's memory, valid only during the call (it is copied
+// before PutObject returns).
+std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed = false);
 // Blocks until the object is available; throws the ferry::Error subclass the object holds,
 // or TimeoutError after `timeout_ms` (negative: no limit).
 Buffer GetObject(const ObjectId& id, int64_t timeout_ms);
@@ -60,6 +62,12 @@ struct LocalStats {
   size_t pending_tasks = 0;  // tasks it submitted that have not completed
   size_t store_objects = 0;  // objects in this rank's store (primary and cached copies)
   size_t store_bytes = 0;
+  size_t store_primary_objects = 0;
+  uint64_t store_capacity = 0;    // the arena's bytes
+  uint64_t store_arena_used = 0;  // arena bytes allocated (objects and pinned blocks)
+  size_t store_pinned_objects = 0;
+  size_t store_heap_objects = 0;  // objects that did not fit in the arena
+  uint64_t store_evicted_objects = 0;
 };
 LocalStats GetLocalStats();
 

@@ -23,6 +23,7 @@
 
 #include "ferry/errors.h"
 #include "ferry/internal/buffer.h"
+#include "ferry/view.h"
 
 namespace ferry::internal {
 
@@ -44,6 +45,8 @@ template <typename T>
 Buffer Serialize(const T& value) {
   if constexpr (kIsRawScalar<T>) {
     return Buffer::CopyOf(&value, sizeof(T));
+  } else if constexpr (IsArrayView<T>::value) {
+    return value.bytes();  // the same bytes as the vector it views
   } else if constexpr (IsRawVector<T>::value) {
     return Buffer::CopyOf(value.data(), value.size() * sizeof(typename T::value_type));
   } else {
@@ -72,7 +75,13 @@ Buffer SerializeMove(T&& value) {
 // Throws ferry::Error if the bytes do not hold a T.
 template <typename T>
 std::shared_ptr<T> Deserialize(const Buffer& bytes) {
-  if constexpr (kIsRawScalar<T>) {
+  if constexpr (IsArrayView<T>::value) {
+    try {
+      return std::make_shared<T>(bytes);  // in place: no copy
+    } catch (const std::invalid_argument& e) {
+      throw Error(e.what());
+    }
+  } else if constexpr (kIsRawScalar<T>) {
     if (bytes.size() != sizeof(T))
       throw Error("ferry: object of " + std::to_string(bytes.size()) + " bytes is not a " +
                   std::to_string(sizeof(T)) + "-byte scalar");
