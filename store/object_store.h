@@ -2,10 +2,12 @@
 // registered with the transport once, so a peer reads any object with one RMA get at
 // (arena address + offset) with the arena's key: no per-object registration. Holds primary
 // copies (made here) and secondary copies (fetched from peers, cached). When the arena has no
-// room, unpinned secondary copies are evicted, least recently used first; an object that still
-// does not fit is kept in its own heap buffer, registered on its own (spilling to disk is not
-// built yet). Objects never move once sealed, so a location handed out stays valid until the
-// object is freed.
+// room, unpinned secondary copies are evicted, least recently used first, then unpinned
+// primary copies are spilled to files in the spill directory (restored on their next read).
+// An object larger than the arena is refused (ResourceExhausted naming the sizes); one that
+// fits but finds every byte pinned keeps its own heap buffer, registered on its own. A spilled
+// and restored object may sit at a new address: peers ask this rank for the current location
+// (and a pin) before reading.
 // Confined to the event loop thread (the Buffers it hands out may go anywhere: a Buffer into
 // the arena pins its block until dropped).
 #pragma once
@@ -31,14 +33,18 @@ struct StoreOptions {
   NodeId self;
   std::string name;       // of the arena's segment: "ferry-<session>-rank-<N>"
   uint64_t capacity = 0;  // arena bytes; 0: no arena, every object on the heap
+  std::string spill_dir;  // where primary copies go when the arena is full (made on first use)
 };
 
 struct StoredObject {
-  Buffer data;
+  Buffer data;  // empty while spilled
+  uint64_t size = 0;
   bool primary = true;
   uint64_t last_use = 0;
   // Set only for objects outside the arena that peers may read.
   std::unique_ptr<transport::MemoryRegistration> registration;
+  std::string spill_path;  // non-empty once written to disk (kept until the object is freed)
+  bool spilled() const { return data.empty() && !spill_path.empty(); }
 };
 
 struct StoreStats {
@@ -53,12 +59,24 @@ struct StoreStats {
   uint64_t heap_bytes = 0;
   uint64_t evicted_objects = 0;  // secondary copies dropped for room, since start
   uint64_t evicted_bytes = 0;
+  size_t spilled_objects = 0;    // on disk only, now
+  uint64_t spilled_bytes = 0;
+  uint64_t spill_count = 0;      // objects written to disk, since start
+  uint64_t restore_count = 0;    // objects read back from disk, since start
 };
+
+// How a failure to store an object shows to the user: no room is ObjectStoreFullError.
+inline wire::ErrorKind StoreErrorKind(const Status& st) {
+  return st.code() == StatusCode::kResourceExhausted ? wire::ErrorKind::kStoreFull
+                                                     : wire::ErrorKind::kInternal;
+}
 
 class ObjectStore {
  public:
   static Result<std::unique_ptr<ObjectStore>> Create(const StoreOptions& options,
                                                      transport::Transport* transport);
+  // Removes the spill files left.
+  ~ObjectStore();
 
   // A writable buffer for `size` bytes, in the arena if there is room (evicting unpinned
   // secondary copies if needed), else on the heap. Fill it, then Seal it.
@@ -68,7 +86,11 @@ class ObjectStore {
   // the first copy (objects are immutable).
   Status Seal(const ObjectId& id, Buffer data, bool primary);
   const StoredObject* Find(const ObjectId& id) const;
-  // The bytes (pinned while the returned Buffer lives); marks the object recently used.
+  // The bytes (pinned while the returned Buffer lives), read back from disk if spilled; marks
+  // the object recently used. NotFound if it is not here; ResourceExhausted or Unavailable if
+  // a spilled object cannot be restored (no room, file unreadable).
+  Result<Buffer> Read(const ObjectId& id);
+  // Read, with every failure as "not here" (the caller then asks the owner).
   std::optional<Buffer> Get(const ObjectId& id);
   void Erase(const ObjectId& id);
   // Where a peer reads the object: this node, address, size and the packed key.
@@ -86,9 +108,10 @@ class ObjectStore {
 
  private:
   ObjectStore(NodeId self, transport::Transport* transport) : self_(self), transport_(transport) {}
-  // Evicts unpinned secondary copies, least recently used first, until an arena block of
-  // `size` bytes is free or none is left to evict.
-  Result<Buffer> AllocateInArena(uint64_t size);
+  // An arena block of `size` bytes, making room by evicting unpinned secondary copies, then
+  // spilling unpinned primary copies (least recently used first). `keep` is never spilled.
+  Result<Buffer> AllocateInArena(uint64_t size, const ObjectId* keep = nullptr);
+  Status Spill(const ObjectId& id, StoredObject& obj);
 
   const NodeId self_;
   transport::Transport* const transport_;
@@ -99,6 +122,10 @@ class ObjectStore {
   uint64_t bytes_ = 0;
   uint64_t evicted_objects_ = 0;
   uint64_t evicted_bytes_ = 0;
+  uint64_t spill_count_ = 0;
+  uint64_t restore_count_ = 0;
+  std::string spill_dir_;
+  bool spill_dir_made_ = false;
 };
 
 }  // namespace ferry::store

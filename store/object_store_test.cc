@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <string>
 
 #include "src/transport/inproc/inproc_transport.h"
 
@@ -22,11 +25,18 @@ class ObjectStoreTest : public ::testing::Test {
     auto t = transport::InprocTransport::Create({0});
     ASSERT_TRUE(t.ok());
     transport_ = std::move(t).value();
-    auto s = ObjectStore::Create({NodeId(0), "ferry-store-test", kCapacity}, transport_.get());
+    spill_dir_ = ::testing::TempDir() + "ferry-store-test-" + std::to_string(getpid());
+    auto s = ObjectStore::Create({NodeId(0), "ferry-store-test", kCapacity, spill_dir_},
+                                 transport_.get());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
+  void TearDown() override {
+    store_.reset();
+    rmdir(spill_dir_.c_str());  // empty once every object was freed
+  }
   static constexpr uint64_t kCapacity = 1 << 20;
+  std::string spill_dir_;
   std::unique_ptr<transport::InprocTransport> transport_;
   std::unique_ptr<ObjectStore> store_;
 };
@@ -76,16 +86,52 @@ TEST_F(ObjectStoreTest, FullArenaEvictsUnpinnedSecondaryCopiesOldestFirst) {
   EXPECT_EQ(store_->stats().evicted_objects, 1u);
 }
 
-TEST_F(ObjectStoreTest, ObjectsThatDoNotFitStayOnTheHeapRegistered) {
-  ASSERT_TRUE(store_->Seal(Id(1), Bytes(kCapacity * 2, 8), true).ok());
-  const StoredObject* obj = store_->Find(Id(1));
-  ASSERT_NE(obj, nullptr);
-  EXPECT_FALSE(store_->arena()->Contains(obj->data.data()));
-  EXPECT_NE(obj->registration, nullptr);
+TEST_F(ObjectStoreTest, AnObjectLargerThanTheArenaIsRefusedWithTheSizes) {
+  Status st = store_->Seal(Id(1), Bytes(kCapacity * 2, 8), true);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(st.message().find(std::to_string(kCapacity * 2) + " bytes"), std::string::npos);
+  EXPECT_NE(st.message().find(std::to_string(kCapacity)), std::string::npos);
+  EXPECT_FALSE(store_->Allocate(kCapacity + 1).ok());
+}
+
+TEST_F(ObjectStoreTest, FullArenaSpillsPrimariesAndRestoresThemOnRead) {
+  const size_t chunk = kCapacity / 4;
+  // Three times the arena in primary copies: the older ones go to disk.
+  for (uint64_t i = 1; i <= 12; ++i)
+    ASSERT_TRUE(store_->Seal(Id(i), Bytes(chunk, static_cast<uint8_t>(i)), true).ok()) << i;
+  StoreStats s = store_->stats();
+  EXPECT_EQ(s.objects, 12u);
+  EXPECT_GE(s.spilled_objects, 8u);
+  EXPECT_LE(s.arena_used, kCapacity);
+  EXPECT_EQ(s.heap_objects, 0u);
+  // Every object reads back intact, restored (spilling others) when needed.
+  for (uint64_t i = 1; i <= 12; ++i) {
+    auto got = store_->Read(Id(i));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), chunk);
+    EXPECT_EQ(got->data()[0], i);
+    EXPECT_EQ(got->data()[chunk - 1], i);
+  }
+  EXPECT_GE(store_->stats().restore_count, 8u);
+  // Freeing removes the files too.
+  for (uint64_t i = 1; i <= 12; ++i) store_->Erase(Id(i));
+  EXPECT_EQ(store_->stats().arena_used, 0u);
+  EXPECT_EQ(store_->stats().spilled_objects, 0u);
+}
+
+TEST_F(ObjectStoreTest, PinnedObjectsAreNeverSpilled) {
+  const size_t chunk = kCapacity / 2;
+  ASSERT_TRUE(store_->Seal(Id(1), Bytes(chunk, 1), true).ok());
+  ASSERT_TRUE(store_->Seal(Id(2), Bytes(chunk, 2), true).ok());
+  Buffer pin1 = *store_->Get(Id(1));
+  Buffer pin2 = *store_->Get(Id(2));
+  // No room and nothing unpinned: the new object waits on the heap instead of failing.
+  ASSERT_TRUE(store_->Seal(Id(3), Bytes(chunk, 3), true).ok());
+  EXPECT_EQ(store_->stats().spilled_objects, 0u);
   EXPECT_EQ(store_->stats().heap_objects, 1u);
-  auto loc = store_->LocationOf(Id(1));
-  ASSERT_TRUE(loc.ok());
-  EXPECT_EQ(loc->address, obj->registration->address());
+  EXPECT_EQ(pin1.data()[0], 1);
+  EXPECT_EQ(pin2.data()[0], 2);
 }
 
 TEST_F(ObjectStoreTest, AllocatedBlocksAreSealedInPlace) {

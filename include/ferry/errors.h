@@ -52,6 +52,13 @@ class ActorDiedError : public Error {
   using Error::Error;
 };
 
+/// An object does not fit in the object store: larger than a rank's whole store, or the
+/// store could not make room (spilling to disk failed). what() names the sizes or the cause.
+class ObjectStoreFullError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// ferry was used before Init, after Shutdown, or the runtime failed.
 class RuntimeError : public Error {
  public:

@@ -44,6 +44,8 @@ std::shared_ptr<api::Runtime> Current() {
       throw OwnerDiedError(e.message);
     case wire::ErrorKind::kActorDied:
       throw ActorDiedError(e.message);
+    case wire::ErrorKind::kStoreFull:
+      throw ObjectStoreFullError(e.message);
     default:
       throw RuntimeError(e.message.empty() ? "ferry: internal error" : e.message);
   }
@@ -351,6 +353,13 @@ std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed) {
   auto rt = Current();
   // A large value is written into the arena here, on the caller's thread: the loop copies
   // nothing.
+  const uint64_t capacity = rt->store()->capacity();
+  if (capacity > 0 && value.size() > capacity &&
+      static_cast<int64_t>(value.size()) > rt->config().inline_threshold_bytes)
+    throw ObjectStoreFullError("ferry::Put: an object of " + std::to_string(value.size()) +
+                               " bytes does not fit in this rank's object store of " +
+                               std::to_string(capacity) +
+                               " bytes (FERRY_OBJECT_STORE_MEMORY sets its size)");
   const uint8_t* caller_bytes = value.data();
   if (static_cast<int64_t>(value.size()) > rt->config().inline_threshold_bytes)
     value = store::ObjectStore::CopyIntoArena(rt->store()->arena(), std::move(value));
@@ -459,6 +468,10 @@ LocalStats GetLocalStats() {
     s.store_pinned_objects = st.pinned_objects;
     s.store_heap_objects = st.heap_objects;
     s.store_evicted_objects = st.evicted_objects;
+    s.store_spilled_objects = st.spilled_objects;
+    s.store_spilled_bytes = st.spilled_bytes;
+    s.store_spill_count = st.spill_count;
+    s.store_restore_count = st.restore_count;
     p.set_value(s);
   });
   return p.get_future().get();

@@ -178,11 +178,16 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
     arena_bytes = static_cast<uint64_t>(
         0.3 * static_cast<double>(AvailableMemory(cpus)) / std::max<size_t>(local_ranks, 1));
   }
+  const std::string spill_dir =
+      config.spill_dir.empty() ? session_dir_ + "/spill" : config.spill_dir;
   FERRY_ASSIGN_OR_RETURN(
-      store_, store::ObjectStore::Create(
-                  {self_, "ferry-" + topo.session_id + "-rank-" + std::to_string(rank), arena_bytes},
-                  transport_.get()));
-  FERRY_LOG(INFO) << "object store: " << (arena_bytes >> 20) << " MiB shared-memory arena";
+      store_, store::ObjectStore::Create({self_,
+                                          "ferry-" + topo.session_id + "-rank-" +
+                                              std::to_string(rank),
+                                          arena_bytes, spill_dir},
+                                         transport_.get()));
+  FERRY_LOG(INFO) << "object store: " << (arena_bytes >> 20)
+                  << " MiB shared-memory arena, spilling to " << spill_dir;
   objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(),
                                                      store_.get());
   raylet_ = std::make_unique<raylet::Raylet>(
@@ -245,6 +250,15 @@ void Runtime::RegisterHandlers() {
                        [this](NodeId from, const Buffer& m) { core_->HandleGetObject(from, m); });
   messenger_->Register(Type(MsgType::kObjectInfo), [this](NodeId from, const Buffer& m) {
     objects_->HandleObjectInfo(from, m);
+  });
+  messenger_->Register(Type(MsgType::kPinObject), [this](NodeId from, const Buffer& m) {
+    objects_->HandlePinObject(from, m);
+  });
+  messenger_->Register(Type(MsgType::kUnpinObject), [this](NodeId from, const Buffer& m) {
+    objects_->HandleUnpinObject(from, m);
+  });
+  messenger_->Register(Type(MsgType::kPinReply), [this](NodeId from, const Buffer& m) {
+    objects_->HandlePinReply(from, m);
   });
   messenger_->Register(Type(MsgType::kFreeObjects), [this](NodeId from, const Buffer& m) {
     raylet_->HandleFreeObjects(from, m);

@@ -33,8 +33,8 @@ void CoreWorker::Put(const ObjectId& id, Buffer value) {
       Result<wire::Location> loc = store_->SealPrimary(id, std::move(value));
       if (!loc.ok()) {
         v.kind = wire::ObjectValue::Kind::kError;
-        v.error = {wire::ErrorKind::kInternal, "Put of " + std::to_string(size) +
-                                                   " bytes failed: " + loc.status().ToString()};
+        v.error = {store::StoreErrorKind(loc.status()),
+                   "Put of " + std::to_string(size) + " bytes failed: " + loc.status().message()};
       } else {
         v.kind = wire::ObjectValue::Kind::kLocation;
         v.location = std::move(loc).value();

@@ -75,33 +75,118 @@ void ObjectManager::Materialize(const ObjectId& id, const wire::ObjectValue& val
 }
 
 void ObjectManager::Fetch(const ObjectId& id, const wire::Location& loc) {
-  // Straight into this rank's arena: the block becomes the cached secondary copy.
-  Result<Buffer> block = store_->Allocate(loc.size);
-  if (!block.ok()) {
-    Complete(id, Resolved::Error(wire::ErrorKind::kObjectLost,
-                                 "no room to fetch " + id.ToString() + ": " +
-                                     block.status().ToString()));
+  auto t = std::make_shared<Transfer>();
+  t->id = id;
+  t->holder = loc.node;
+  t->request = next_request_++;
+  transfers_[t->request] = t;
+  messenger_->Send(loc.node, static_cast<uint16_t>(wire::MsgType::kPinObject),
+                   wire::EncodeGetObject({t->request, id}));
+}
+
+void ObjectManager::HandlePinObject(NodeId from, const Buffer& msg) {
+  wire::GetObjectRequest req;
+  if (Status st = wire::DecodeGetObject(msg, &req); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed PinObject from " << from << ": "
+                                  << st.ToString();
     return;
   }
-  Buffer dst = std::move(block).value();
-  uint8_t* p = dst.mutable_data();
-  Status st = transport_->Get(
-      loc.node.value(), loc.address, loc.rkey, p, loc.size, [this, id, dst](Status done) {
-        if (!done.ok()) {
-          Complete(id,
-                   Resolved::Error(wire::ErrorKind::kObjectLost,
-                                   "transfer of " + id.ToString() + " failed: " + done.ToString()));
-          return;
-        }
-        // Cached as a secondary copy; the owner frees it with the rest.
-        (void)store_->Seal(id, dst, /*primary=*/false);
-        Complete(id, Resolved::Value(dst));
-      });
-  if (!st.ok()) {
-    Complete(id, Resolved::Error(wire::ErrorKind::kObjectLost, "cannot read " + id.ToString() +
-                                                                   " from " + loc.node.ToString() +
-                                                                   ": " + st.ToString()));
+  wire::ObjectInfoReply reply;
+  reply.request_id = req.request_id;
+  reply.id = req.id;
+  Result<Buffer> bytes = store_->Read(req.id);  // restored here if it was spilled
+  Result<wire::Location> loc =
+      bytes.ok() ? store_->LocationOf(req.id) : Result<wire::Location>(bytes.status());
+  if (loc.ok()) {
+    pins_[{from, req.request_id}] = std::move(bytes).value();
+    reply.value.kind = wire::ObjectValue::Kind::kLocation;
+    reply.value.location = std::move(loc).value();
+  } else {
+    reply.value.kind = wire::ObjectValue::Kind::kError;
+    reply.value.error = {wire::ErrorKind::kObjectLost,
+                         req.id.ToString() + " cannot be read from " + self_.ToString() + ": " +
+                             loc.status().message()};
   }
+  messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kPinReply),
+                   wire::EncodeObjectInfo(reply));
+}
+
+void ObjectManager::HandleUnpinObject(NodeId from, const Buffer& msg) {
+  wire::GetObjectRequest req;
+  if (Status st = wire::DecodeGetObject(msg, &req); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed UnpinObject from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  pins_.erase({from, req.request_id});
+}
+
+void ObjectManager::HandlePinReply(NodeId from, const Buffer& msg) {
+  wire::ObjectInfoReply reply;
+  if (Status st = wire::DecodeObjectInfo(msg, &reply); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed PinReply from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  auto it = transfers_.find(reply.request_id);
+  if (it == transfers_.end() || it->second->holder != from) return;
+  std::shared_ptr<Transfer> t = it->second;
+  if (reply.value.kind != wire::ObjectValue::Kind::kLocation) {
+    transfers_.erase(it);
+    Complete(t->id, reply.value.kind == wire::ObjectValue::Kind::kError
+                        ? Resolved{false, {}, reply.value.error}
+                        : Resolved::Error(wire::ErrorKind::kInternal,
+                                          "holder answered a pin with no location"));
+    return;
+  }
+  t->loc = std::move(reply.value.location);
+  // Straight into this rank's arena: the block becomes the cached secondary copy.
+  Result<Buffer> block = store_->Allocate(t->loc.size);
+  if (!block.ok()) {
+    t->failed = block.status();
+    FinishTransfer(t);
+    return;
+  }
+  t->dst = std::move(block).value();
+  NextChunks(t);
+  if (t->in_flight == 0) FinishTransfer(t);  // empty object, or the first get failed at once
+}
+
+void ObjectManager::NextChunks(const std::shared_ptr<Transfer>& t) {
+  while (t->failed.ok() && t->next < t->loc.size && t->in_flight < kMaxChunksInFlight) {
+    const uint64_t off = t->next;
+    const uint64_t len = std::min(kChunkBytes, t->loc.size - off);
+    t->next += len;
+    t->in_flight++;
+    Status st = transport_->Get(t->holder.value(), t->loc.address + off, t->loc.rkey,
+                                t->dst.mutable_data() + off, len, [this, t](Status done) {
+                                  t->in_flight--;
+                                  if (!done.ok() && t->failed.ok()) t->failed = done;
+                                  NextChunks(t);
+                                  if (t->in_flight == 0 &&
+                                      (t->next >= t->loc.size || !t->failed.ok()))
+                                    FinishTransfer(t);
+                                });
+    if (!st.ok()) {
+      t->in_flight--;
+      t->failed = st;
+    }
+  }
+}
+
+void ObjectManager::FinishTransfer(const std::shared_ptr<Transfer>& t) {
+  if (transfers_.erase(t->request) == 0) return;  // finished already (or its holder died)
+  messenger_->Send(t->holder, static_cast<uint16_t>(wire::MsgType::kUnpinObject),
+                   wire::EncodeGetObject({t->request, t->id}));
+  if (!t->failed.ok()) {
+    Complete(t->id, Resolved::Error(wire::ErrorKind::kObjectLost,
+                                    "transfer of " + t->id.ToString() + " from " +
+                                        t->holder.ToString() + " failed: " + t->failed.ToString()));
+    return;
+  }
+  // Cached as a secondary copy; the owner frees it with the rest.
+  (void)store_->Seal(t->id, t->dst, /*primary=*/false);
+  Complete(t->id, Resolved::Value(t->dst));
 }
 
 void ObjectManager::Complete(const ObjectId& id, const Resolved& r) {
@@ -124,6 +209,9 @@ void ObjectManager::OnNodeDead(NodeId node) {
                                      " (" + node.ToString() + ") died"));
   }
   std::erase_if(requests_, [&](const auto& kv) { return kv.second.owner() == node; });
+  // Its pins go; transfers from it are over (their gets fail or were failed above).
+  std::erase_if(pins_, [&](const auto& kv) { return kv.first.first == node; });
+  std::erase_if(transfers_, [&](const auto& kv) { return kv.second->holder == node; });
 }
 
 }  // namespace ferry::raylet

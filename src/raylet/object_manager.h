@@ -1,12 +1,17 @@
 // ObjectManager: makes an object's bytes available on this rank. Asks the object's owner what
-// it holds (GetObject / ObjectInfo), then uses the inline bytes, this rank's store, or reads the
-// bytes from the holding rank with one RMA get into a local buffer that is cached in the store
-// as a secondary copy. Concurrent requests for one object share one owner query and one
-// transfer. Confined to the event loop thread.
+// it holds (GetObject / ObjectInfo), then uses the inline bytes, this rank's store, or reads
+// the bytes from the holding rank: it asks the holder to pin the object and say where it is
+// (PinObject / PinReply: the holder may have spilled and restored it), reads it with RMA gets
+// of at most kChunkBytes, kMaxChunksInFlight at a time, straight into a block of this rank's
+// arena that becomes a cached secondary copy, and unpins it. Concurrent requests for one
+// object share one owner query and one transfer. It also serves the holder's side of pins.
+// Confined to the event loop thread.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -43,11 +48,32 @@ class ObjectManager {
   void Materialize(const ObjectId& id, const wire::ObjectValue& value, ResolveCallback cb);
   // Owner replies to Resolve().
   void HandleObjectInfo(NodeId from, const Buffer& msg);
+  // Holder side: pin and locate for a reader, and release.
+  void HandlePinObject(NodeId from, const Buffer& msg);
+  void HandleUnpinObject(NodeId from, const Buffer& msg);
+  // Reader side: the holder's answer.
+  void HandlePinReply(NodeId from, const Buffer& msg);
+  size_t pins() const { return pins_.size(); }
+
+  static constexpr uint64_t kChunkBytes = 64ull << 20;
+  static constexpr int kMaxChunksInFlight = 4;
   // A peer died: fail what waits on it (owner queries and transfers).
   void OnNodeDead(NodeId node);
 
  private:
+  struct Transfer {
+    ObjectId id;
+    NodeId holder;
+    uint64_t request = 0;
+    wire::Location loc;  // from the holder's pin reply
+    Buffer dst;
+    uint64_t next = 0;  // offset of the next chunk to ask for
+    int in_flight = 0;
+    Status failed;
+  };
   void Fetch(const ObjectId& id, const wire::Location& loc);
+  void NextChunks(const std::shared_ptr<Transfer>& t);
+  void FinishTransfer(const std::shared_ptr<Transfer>& t);
   void Complete(const ObjectId& id, const Resolved& r);
 
   const NodeId self_;
@@ -59,6 +85,8 @@ class ObjectManager {
   std::unordered_map<uint64_t, ObjectId> requests_;                     // request id -> object
   std::unordered_map<ObjectId, std::vector<ResolveCallback>> waiting_;  // one entry per object
   std::unordered_map<ObjectId, NodeId> waiting_on_;                     // whom each waits on
+  std::unordered_map<uint64_t, std::shared_ptr<Transfer>> transfers_;    // by pin request id
+  std::map<std::pair<NodeId, uint64_t>, Buffer> pins_;                   // (reader, request)
 };
 
 }  // namespace ferry::raylet

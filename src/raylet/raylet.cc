@@ -71,7 +71,9 @@ Raylet::Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* mes
       // threads start on demand if zero-CPU tasks arrive.
       pool_(std::make_unique<ExecutorPool>(
           static_cast<size_t>(std::max(0.0, std::ceil(options.cpus))),
-          std::chrono::microseconds(options.executor_spin_us))) {}
+          std::chrono::microseconds(options.executor_spin_us))) {
+  max_args_admitted_ = std::max<size_t>(4, 2 * static_cast<size_t>(std::ceil(options.cpus)) + 2);
+}
 
 Raylet::~Raylet() { Stop(); }
 
@@ -83,6 +85,7 @@ void Raylet::Stop() {
     loop_->Post([this, &cleared] {
       stopped_ = true;
       ready_.clear();
+      awaiting_args_.clear();
       for (auto& [id, actor] : actors_) stopped_actors_.push_back(actor);
       actors_.clear();
       cleared.set_value();
@@ -91,6 +94,7 @@ void Raylet::Stop() {
   } else {
     stopped_ = true;
     ready_.clear();
+    awaiting_args_.clear();
     for (auto& [id, actor] : actors_) stopped_actors_.push_back(actor);
     actors_.clear();
   }
@@ -144,9 +148,26 @@ void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
       ready_.push_back(std::move(task));
       continue;
     }
-    ResolveArgs(task, &Raylet::ArgResolved);
+    awaiting_args_.push_back(std::move(task));
   }
   Dispatch();
+  AdmitArgs();
+}
+
+void Raylet::AdmitArgs() {
+  while (!stopped_ && !awaiting_args_.empty() && args_admitted_ < max_args_admitted_) {
+    std::shared_ptr<Task> task = std::move(awaiting_args_.front());
+    awaiting_args_.pop_front();
+    task->holds_args = true;
+    args_admitted_++;
+    ResolveArgs(task, &Raylet::ArgResolved);  // may complete (and dispatch) right here
+  }
+}
+
+void Raylet::ReleaseArgSlot(const std::shared_ptr<Task>& task) {
+  if (!task->holds_args) return;
+  task->holds_args = false;
+  args_admitted_--;
 }
 
 std::shared_ptr<Raylet::Task> Raylet::NewTask(NodeId owner, wire::TaskSpec spec) {
@@ -186,7 +207,9 @@ void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const 
       return;
     }
     // A task whose argument failed fails with the upstream error, its kind and message kept.
+    ReleaseArgSlot(task);
     Finished(task, Buffer(), task->error);
+    AdmitArgs();
     return;
   }
   ready_.push_back(task);
@@ -195,6 +218,7 @@ void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const 
 
 void Raylet::Dispatch() {
   std::vector<std::function<void()>> batch;
+  bool admit = false;
   while (!stopped_ && !ready_.empty()) {
     double need = ready_.front()->spec.cpus();
     // A task that asks for more CPUs than the node has would never start; run it when the
@@ -204,11 +228,16 @@ void Raylet::Dispatch() {
     auto task = std::move(ready_.front());
     ready_.pop_front();
     if (task->actor && task->actor->dying) continue;  // killed before its factory ran
+    if (task->holds_args) {
+      ReleaseArgSlot(task);  // running now: its arguments stay held by the body alone
+      admit = true;
+    }
     used_cpus_ += need;
     if (task->actor) task->actor->holds_cpu = true;
     batch.push_back(MakeBody(std::move(task)));
   }
   pool_->Run(std::move(batch));  // one lock and at most one wake-up per idle thread
+  if (admit) AdmitArgs();
 }
 
 std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
@@ -293,9 +322,9 @@ void Raylet::Finished(const std::shared_ptr<Task>& task, Buffer result, wire::Er
     Result<wire::Location> loc = store_->SealPrimary(id, std::move(result));
     if (!loc.ok()) {
       out.value.kind = wire::ObjectValue::Kind::kError;
-      out.value.error = {wire::ErrorKind::kInternal, "could not store the result of " +
-                                                         task->spec.name + ": " +
-                                                         loc.status().ToString()};
+      out.value.error = {store::StoreErrorKind(loc.status()),
+                         "could not store the result of '" + task->spec.name + "' on " +
+                             options_.self.ToString() + ": " + loc.status().message()};
     } else {
       out.value.kind = wire::ObjectValue::Kind::kLocation;
       out.value.location = std::move(loc).value();

@@ -73,6 +73,7 @@ class Raylet {
     bool failed = false;
     wire::ErrorInfo error;
     std::shared_ptr<LocalActor> actor;  // actor creations and calls
+    bool holds_args = false;            // counted in args_admitted_
   };
   // One hosted actor instance (one incarnation).
   struct LocalActor {
@@ -99,6 +100,11 @@ class Raylet {
   void ResolveArgs(const std::shared_ptr<Task>& task, ArgDone done);
   void ArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r);
   void Dispatch();
+  // Starts resolving the ObjectRef arguments of waiting tasks while fewer than
+  // max_args_admitted_ tasks hold (or are fetching) their arguments: queued work does not pin
+  // more of the store than the node is about to use.
+  void AdmitArgs();
+  void ReleaseArgSlot(const std::shared_ptr<Task>& task);
   // The closure an executor thread runs for `task`.
   std::function<void()> MakeBody(std::shared_ptr<Task> task);
   void Finished(const std::shared_ptr<Task>& task, Buffer result, wire::ErrorInfo error);
@@ -125,6 +131,9 @@ class Raylet {
 
   // Confined to the loop.
   std::deque<std::shared_ptr<Task>> ready_;
+  std::deque<std::shared_ptr<Task>> awaiting_args_;  // not admitted yet
+  size_t args_admitted_ = 0;
+  size_t max_args_admitted_ = 4;
   double used_cpus_ = 0;
   std::unordered_map<NodeId, std::vector<wire::TaskResult>> replies_;
   bool flush_posted_ = false;

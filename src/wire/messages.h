@@ -39,6 +39,11 @@ enum class MsgType : uint16_t {
   kActorExited = 17,     // raylet -> GCS: a method called ExitActor()
   kActorLookup = 18,     // caller -> GCS: the live actor with this name
   kNodeResources = 19,   // GCS -> every node: CPUs held by actors, per node
+  // Reading an object from the rank that holds it: pin it and say where it is now (a spilled
+  // object is restored first), read it with RMA, unpin.
+  kPinObject = 20,    // reader -> holder (GetObjectRequest)
+  kPinReply = 21,     // holder -> reader (ObjectInfoReply: location or error)
+  kUnpinObject = 22,  // reader -> holder (GetObjectRequest, same request id)
 };
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.
@@ -50,8 +55,9 @@ enum class ErrorKind : uint8_t {
   kOwnerDied = 4,
   kInternal = 5,
   kActorDied = 6,
+  kStoreFull = 7,
 };
-inline constexpr uint8_t kMaxErrorKind = 6;
+inline constexpr uint8_t kMaxErrorKind = 7;
 
 struct ErrorInfo {
   ErrorKind kind = ErrorKind::kNone;

@@ -19,6 +19,8 @@ FERRY_CONFIG(int64_t, object_store_memory, -1,
              "bytes of this rank's shared-memory object arena; -1: 30% of the memory available "
              "to the rank (the host's available memory, cgroup and Slurm limits, shared among the "
              "host's ranks)")
+FERRY_CONFIG(std::string, spill_dir, "",
+             "where a full object store writes objects; empty: the session directory's spill/")
 FERRY_CONFIG(int, ucx_peer_errors, 0,
              "1: UCX endpoints detect peer failure (UCX then avoids shared memory and CMA)")
 FERRY_CONFIG(int, spin_us, -1,

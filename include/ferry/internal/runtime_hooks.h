@@ -68,6 +68,10 @@ struct LocalStats {
   size_t store_pinned_objects = 0;
   size_t store_heap_objects = 0;  // objects that did not fit in the arena
   uint64_t store_evicted_objects = 0;
+  size_t store_spilled_objects = 0;  // on disk only, now
+  uint64_t store_spilled_bytes = 0;
+  uint64_t store_spill_count = 0;    // objects written to disk since start
+  uint64_t store_restore_count = 0;  // objects read back since start
 };
 LocalStats GetLocalStats();
 
