@@ -110,7 +110,8 @@ Status ObjectStore::Spill(const ObjectId& id, StoredObject& obj) {
   return Status::Ok();
 }
 
-Result<Buffer> ObjectStore::AllocateInArena(uint64_t size, const ObjectId* keep) {
+Result<Buffer> ObjectStore::AllocateInArena(uint64_t size, const ObjectId* keep,
+                                            bool* spill_failed) {
   Result<Buffer> block = arena_->Allocate(size);
   if (block.ok() || size > arena_->capacity()) return block;
   // Make room: cached copies nobody reads now first (they are refetched on demand), then
@@ -132,7 +133,9 @@ Result<Buffer> ObjectStore::AllocateInArena(uint64_t size, const ObjectId* keep)
       objects_.erase(it);
     } else if (Status st = Spill(id, it->second); !st.ok()) {
       FERRY_LOG_RATE_LIMITED(ERROR) << "cannot spill " << id << ": " << st.ToString();
-      return st;
+      if (spill_failed != nullptr) *spill_failed = true;
+      return ResourceExhaustedError("object store full (" + std::to_string(size) +
+                                    " bytes wanted) and spilling failed: " + st.message());
     }
     block = arena_->Allocate(size);
     if (block.ok()) return block;
@@ -164,20 +167,25 @@ Status ObjectStore::Seal(const ObjectId& id, Buffer data, bool primary) {
   const bool in_arena = arena_ && data.size() > 0 && arena_->Contains(data.data());
   if (in_arena || data.empty()) {
     obj.data = std::move(data);
-  } else if (Result<Buffer> block = arena_ ? AllocateInArena(data.size())
-                                           : Result<Buffer>(ResourceExhaustedError("no arena"));
-             block.ok()) {
-    Buffer copy = std::move(block).value();
-    std::memcpy(copy.mutable_data(), data.data(), data.size());
-    obj.data = std::move(copy);
   } else {
-    // Every byte of the arena is pinned by readers: the object keeps its own memory.
-    if (arena_)
-      FERRY_LOG_RATE_LIMITED(WARNING) << "object " << id << " (" << data.size()
-                                      << " bytes) finds no room in the object store: "
-                                      << block.status().message() << "; kept on the heap";
-    FERRY_ASSIGN_OR_RETURN(obj.registration, transport_->Register(data.data(), data.size()));
-    obj.data = std::move(data);
+    bool spill_failed = false;
+    Result<Buffer> block = arena_ ? AllocateInArena(data.size(), nullptr, &spill_failed)
+                                  : Result<Buffer>(ResourceExhaustedError("no arena"));
+    if (block.ok()) {
+      Buffer copy = std::move(block).value();
+      std::memcpy(copy.mutable_data(), data.data(), data.size());
+      obj.data = std::move(copy);
+    } else if (spill_failed) {
+      return block.status();  // no room can be made: the caller learns why
+    } else {
+      // Every byte of the arena is pinned by readers: the object keeps its own memory.
+      if (arena_)
+        FERRY_LOG_RATE_LIMITED(WARNING) << "object " << id << " (" << data.size()
+                                        << " bytes) finds no room in the object store: "
+                                        << block.status().message() << "; kept on the heap";
+      FERRY_ASSIGN_OR_RETURN(obj.registration, transport_->Register(data.data(), data.size()));
+      obj.data = std::move(data);
+    }
   }
   bytes_ += obj.size;
   objects_.emplace(id, std::move(obj));

@@ -104,13 +104,21 @@ class ObjectStore {
   // lives there or the arena has no free block that large (Seal then deals with it).
   static Buffer CopyIntoArena(const std::shared_ptr<Arena>& arena, Buffer data);
   StoreStats stats() const;
+  // Calls fn(id, object) for every stored object.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const auto& [id, obj] : objects_) fn(id, obj);
+  }
   uint64_t capacity() const { return arena_ ? arena_->capacity() : 0; }
 
  private:
   ObjectStore(NodeId self, transport::Transport* transport) : self_(self), transport_(transport) {}
   // An arena block of `size` bytes, making room by evicting unpinned secondary copies, then
   // spilling unpinned primary copies (least recently used first). `keep` is never spilled.
-  Result<Buffer> AllocateInArena(uint64_t size, const ObjectId* keep = nullptr);
+  // `*spill_failed` tells a failed spill (an error to report) from an arena whose every byte is
+  // pinned (the caller may fall back to the heap).
+  Result<Buffer> AllocateInArena(uint64_t size, const ObjectId* keep = nullptr,
+                                 bool* spill_failed = nullptr);
   Status Spill(const ObjectId& id, StoredObject& obj);
 
   const NodeId self_;

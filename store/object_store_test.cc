@@ -120,6 +120,23 @@ TEST_F(ObjectStoreTest, FullArenaSpillsPrimariesAndRestoresThemOnRead) {
   EXPECT_EQ(store_->stats().spilled_objects, 0u);
 }
 
+TEST(ObjectStoreSpill, ASpillDirectoryThatCannotBeWrittenIsAClearError) {
+  auto t = transport::InprocTransport::Create({0});
+  ASSERT_TRUE(t.ok());
+  auto s = ObjectStore::Create({NodeId(0), "ferry-store-test", 1 << 20, "/proc/ferry-no-spill"},
+                               t->get());
+  ASSERT_TRUE(s.ok());
+  ObjectStore& store = **s;
+  ASSERT_TRUE(store.Seal(Id(1), Bytes(1 << 19, 1), true).ok());
+  ASSERT_TRUE(store.Seal(Id(2), Bytes(1 << 19, 2), true).ok());
+  Status st = store.Seal(Id(3), Bytes(1 << 19, 3), true);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("/proc/ferry-no-spill"), std::string::npos) << st.ToString();
+  // Nothing already stored was lost.
+  EXPECT_EQ(store.Get(Id(1))->data()[0], 1);
+  EXPECT_EQ(store.Get(Id(2))->data()[0], 2);
+}
+
 TEST_F(ObjectStoreTest, PinnedObjectsAreNeverSpilled) {
   const size_t chunk = kCapacity / 2;
   ASSERT_TRUE(store_->Seal(Id(1), Bytes(chunk, 1), true).ok());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -243,6 +244,22 @@ TEST_F(Api, ViewsReadStoredArraysInPlace) {
   EXPECT_TRUE(EventuallyStats([&](const ferry::internal::LocalStats& s) {
     return s.store_arena_used == base.store_arena_used && s.store_pinned_objects == 0;
   }));
+}
+
+TEST_F(Api, ObjectListingSaysWhereEachObjectIs) {
+  auto big = ferry::Put(std::vector<double>(100000, 1.0));
+  auto small = ferry::Put(7);
+  auto slow = ferry::Task(Sleepy).Remote(300);
+  std::map<ferry::ObjectId, ferry::internal::ObjectStats> by_id;
+  for (auto& o : ferry::internal::ListLocalObjects()) by_id[o.id] = o;
+  ASSERT_EQ(by_id.count(big.ID()), 1u);
+  EXPECT_EQ(by_id[big.ID()].state, "in_store");
+  EXPECT_EQ(by_id[big.ID()].size, 800000u);
+  EXPECT_TRUE(by_id[big.ID()].owned && by_id[big.ID()].stored && by_id[big.ID()].primary);
+  EXPECT_EQ(by_id[big.ID()].locations, std::vector<ferry::NodeId>{ferry::NodeId(0)});
+  EXPECT_EQ(by_id[small.ID()].state, "inline");
+  EXPECT_EQ(by_id[slow.ID()].state, "pending");
+  ferry::Get(slow);
 }
 
 TEST_F(Api, AnArgumentStaysAliveWhileATaskNeedsIt) {

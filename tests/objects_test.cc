@@ -88,6 +88,16 @@ TEST(Objects, ThreeTimesTheStoreSpillsAndEveryChecksumHolds) {
     ASSERT_EQ(v.size(), n);
     EXPECT_EQ(v[n - 1], Fill(n, static_cast<uint64_t>(i))[n - 1]);
   }
+  // The driver's own store spilled some of its Puts, and says so per object.
+  size_t spilled_here = 0;
+  for (const auto& o : ferry::internal::ListLocalObjects()) {
+    if (o.state == "spilled") {
+      spilled_here++;
+      EXPECT_EQ(o.size, 4u << 20);
+      EXPECT_TRUE(o.stored && o.primary && o.owned);
+    }
+  }
+  EXPECT_GT(spilled_here, 0u);
   auto probes = Probes();
   uint64_t spilled = 0;
   for (auto& s : AllStats(probes)) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 
@@ -473,6 +474,48 @@ LocalStats GetLocalStats() {
     s.store_spill_count = st.spill_count;
     s.store_restore_count = st.restore_count;
     p.set_value(s);
+  });
+  return p.get_future().get();
+}
+
+std::vector<ObjectStats> ListLocalObjects() {
+  auto rt = Current();
+  std::promise<std::vector<ObjectStats>> p;
+  rt->loop()->Post([&p, rt = rt.get()] {
+    std::map<ObjectId, ObjectStats> all;
+    rt->core()->ForEachOwned([&](const ObjectId& id, bool ready, const wire::ObjectValue& v,
+                                 const std::vector<NodeId>& copies) {
+      ObjectStats& o = all[id];
+      o.id = id;
+      o.owner = id.owner();
+      o.owned = true;
+      o.locations = copies;
+      if (!ready) {
+        o.state = "pending";
+      } else if (v.kind == wire::ObjectValue::Kind::kInline) {
+        o.state = "inline";
+        o.size = v.data.size();
+      } else if (v.kind == wire::ObjectValue::Kind::kError) {
+        o.state = "failed";
+      } else {
+        o.state = v.location.node == rt->self() ? "in_store" : "remote";
+        o.size = v.location.size;
+      }
+    });
+    rt->store()->ForEach([&](const ObjectId& id, const store::StoredObject& obj) {
+      ObjectStats& o = all[id];
+      o.id = id;
+      o.owner = id.owner();
+      o.size = obj.size;
+      o.stored = true;
+      o.primary = obj.primary;
+      o.pinned = !obj.spilled() && obj.data.keepalive().use_count() > 1;
+      o.state = obj.spilled() ? "spilled" : "in_store";
+    });
+    std::vector<ObjectStats> out;
+    out.reserve(all.size());
+    for (auto& [id, o] : all) out.push_back(std::move(o));
+    p.set_value(std::move(out));
   });
   return p.get_future().get();
 }

@@ -92,6 +92,11 @@ class CoreWorker {
   void HandleNodeResources(NodeId from, const Buffer& msg);
 
   CoreStats stats() const { return {owned_.size(), pending_.size()}; }
+  // Loop thread. Calls fn(id, ready, value, copies) for every owned object.
+  template <typename Fn>
+  void ForEachOwned(Fn&& fn) const {
+    for (const auto& [id, obj] : owned_) fn(id, obj.ready, obj.value, obj.copies);
+  }
 
   // Thread-safe. The value of an owned object that is ready and small enough to live inline
   // (or its error), without a trip through the loop; nothing if it is not (yet) known here.

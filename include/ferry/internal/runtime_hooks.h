@@ -75,6 +75,21 @@ struct LocalStats {
 };
 LocalStats GetLocalStats();
 
+// One object this process owns or stores.
+struct ObjectStats {
+  ObjectId id;
+  NodeId owner;
+  uint64_t size = 0;      // 0 while pending or when unknown here
+  std::string state;      // "pending", "inline" (owner memory), "in_store", "remote",
+                          // "spilled", "failed"
+  bool owned = false;     // this process is its owner
+  bool stored = false;    // a copy is in this rank's store
+  bool primary = false;   // ... and it is the primary copy
+  bool pinned = false;    // ... held by a reader right now
+  std::vector<NodeId> locations;  // owner only: every node that may hold a copy
+};
+std::vector<ObjectStats> ListLocalObjects();
+
 // Thrown by ferry::ExitActor() through the user's method; the raylet catches it. Not a
 // std::exception, so `catch (const std::exception&)` in user code does not swallow it.
 struct ActorExitSignal {};
