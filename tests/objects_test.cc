@@ -40,7 +40,35 @@ struct Probe {
   }
 };
 
-FERRY_REMOTE(Fill, Sum, Huge, Probe::Create, &Probe::Pid, &Probe::Stats);
+using Refs = std::vector<ferry::ObjectRef<std::vector<uint64_t>>>;
+
+// Reads refs that arrived inside a value.
+uint64_t SumAll(Refs refs) {
+  uint64_t s = 0;
+  for (auto& r : refs) {
+    auto v = ferry::Get(r);  // (not in the range-for: the shared_ptr must outlive the loop)
+    for (uint64_t x : *v) s += x;
+  }
+  return s;
+}
+uint64_t SumNested(ferry::ObjectRef<Refs> holder) { return SumAll(*ferry::Get(holder)); }
+// Passes borrowed refs on to another task, then returns before reading them itself.
+uint64_t Relay(Refs refs) { return *ferry::Task(SumAll).Remote(refs).Get(); }
+
+// Keeps borrowed refs past the call that brought them.
+struct Keeper {
+  Refs kept;
+  static Keeper* Create() { return new Keeper(); }
+  int Keep(Refs refs) {
+    kept = std::move(refs);
+    return static_cast<int>(kept.size());
+  }
+  uint64_t Sum() { return SumAll(kept); }
+  int Pid() { return static_cast<int>(getpid()); }
+};
+
+FERRY_REMOTE(Fill, Sum, Huge, Probe::Create, &Probe::Pid, &Probe::Stats, SumNested, SumAll,
+             Relay, Keeper::Create, &Keeper::Keep, &Keeper::Sum, &Keeper::Pid);
 
 size_t Ranks() {
   const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
@@ -138,6 +166,54 @@ TEST(Objects, AHundredThousandObjectsCreatedAndDroppedLeaveNoTrace) {
     EXPECT_EQ(now[r][2], base[r][2]) << "arena bytes left on rank " << r;
   }
   for (auto& p : probes) p.Kill();
+}
+
+// Objects this process owns, pending or not.
+size_t Owned() { return ferry::internal::GetLocalStats().owned_objects; }
+
+bool OwnedBackTo(size_t base) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Owned() != base && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return Owned() == base;
+}
+
+TEST(Objects, RefsInsideAPutLiveAsLongAsThePut) {
+  const size_t base = Owned();
+  const uint64_t n = 100000;  // 800 KB: stored, not inline
+  ferry::ObjectRef<Refs> holder;
+  {
+    Refs inner = {ferry::Put(Fill(n, 1)), ferry::Task(Fill).Remote(n, 2)};
+    holder = ferry::Put(inner);
+  }  // the driver's own handles on the inner objects are gone
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(*ferry::Task(SumNested).Remote(holder).Get(), SumOf(n, 1) + SumOf(n, 2));
+  holder = ferry::ObjectRef<Refs>();
+  EXPECT_TRUE(OwnedBackTo(base)) << Owned() << " objects still owned, " << base << " before";
+}
+
+TEST(Objects, BorrowersKeepRefsAliveAfterTheOwnerDropsThem) {
+  const size_t base = Owned();
+  const uint64_t n = 100000;
+  // A keeper on another rank than the driver's (when there is one): a real borrower.
+  std::vector<ferry::ActorHandle<Keeper>> keepers;
+  for (size_t i = 0; i < Ranks(); ++i)
+    keepers.push_back(ferry::Actor(Keeper::Create).SetResource("CPU", 0).Remote());
+  ferry::ActorHandle<Keeper> keeper = keepers[0];
+  for (auto& k : keepers)
+    if (*k.Task(&Keeper::Pid).Remote().Get() != getpid()) keeper = k;
+  for (auto& k : keepers)
+    if (!(k == keeper)) k.Kill();
+  {
+    Refs refs = {ferry::Put(Fill(n, 3)), ferry::Task(Fill).Remote(n, 4)};
+    EXPECT_EQ(*keeper.Task(&Keeper::Keep).Remote(refs).Get(), 2);
+    // Borrowed refs passed on by a task that returns at once.
+    EXPECT_EQ(*ferry::Task(Relay).Remote(refs).Get(), SumOf(n, 3) + SumOf(n, 4));
+  }
+  // The driver holds nothing now; the keeper still reads both objects.
+  EXPECT_EQ(*keeper.Task(&Keeper::Sum).Remote().Get(), SumOf(n, 3) + SumOf(n, 4));
+  keeper.Kill();
+  EXPECT_TRUE(OwnedBackTo(base)) << Owned() << " objects still owned, " << base << " before";
 }
 
 TEST(Objects, ManyReadersOfOneObject) {

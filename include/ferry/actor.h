@@ -62,9 +62,11 @@ class ActorTaskCaller {
           "FERRY_REMOTE(...)");
     std::vector<internal::ArgSpec> specs;
     specs.reserve(sizeof...(Args));
+    internal::RefCapture nested;  // refs inside argument values live until the call ran
     internal::AddArgs<typename Traits::ArgsTuple>(specs, std::index_sequence_for<Args...>(),
                                                   std::forward<Args>(args)...);
-    return ObjectRef<R>(internal::SubmitActorTask(actor_, *name, std::move(specs), options_));
+    return ObjectRef<R>(
+        internal::SubmitActorTask(actor_, *name, std::move(specs), options_, nested.Take()));
   }
 
  private:

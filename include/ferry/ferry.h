@@ -56,8 +56,11 @@ ObjectRef<std::decay_t<T>> Put(T&& value) {
                               value.size() * sizeof(typename V::value_type));
     return ObjectRef<V>(internal::PutObject(std::move(borrowed), /*borrowed=*/true));
   } else {
-    // Put(std::move(vector)) hands the vector's storage over: one copy into the store.
-    return ObjectRef<V>(internal::PutObject(internal::SerializeMove(std::forward<T>(value))));
+    // Put(std::move(vector)) hands the vector's storage over: one copy into the store. Refs
+    // nested in the value stay alive as long as the object.
+    internal::RefCapture nested;
+    internal::Buffer bytes = internal::SerializeMove(std::forward<T>(value));
+    return ObjectRef<V>(internal::PutObject(std::move(bytes), false, nested.Take()));
   }
 }
 
@@ -226,9 +229,10 @@ class TaskCaller {
           "ferry: the function passed to Task() is not registered; add it to FERRY_REMOTE(...)");
     std::vector<internal::ArgSpec> specs;
     specs.reserve(sizeof...(Args));
+    internal::RefCapture nested;  // refs inside argument values live until the task ran
     internal::AddArgs<typename Traits::ArgsTuple>(specs, std::index_sequence_for<Args...>(),
                                                   std::forward<Args>(args)...);
-    return ObjectRef<R>(internal::SubmitTask(*name, std::move(specs), options_));
+    return ObjectRef<R>(internal::SubmitTask(*name, std::move(specs), options_, nested.Take()));
   }
 
  private:

@@ -53,6 +53,7 @@ class ObjectRef {
     if (!nil) {
       ObjectId id = ID();
       ar& id;
+      if (internal::RefCapture* c = internal::RefCapture::Current()) c->Add(h_);
     }
   }
   template <class Archive>

@@ -237,8 +237,30 @@ RefHandle::~RefHandle() {
     g_runtime->core()->RemoveLocalRef(id_);
 }
 
+namespace {
+thread_local RefCapture* t_capture = nullptr;
+
+// A ref argument this process only borrows must stay borrowed until the task ran (the owner
+// counts the ones it owns itself).
+void KeepBorrowedArgs(const std::vector<ArgSpec>& args, NodeId self, Holds& holds) {
+  for (const ArgSpec& a : args)
+    if (a.is_ref && a.ref.owner() != self && a.keep) holds.push_back(a.keep);
+}
+
+std::vector<std::shared_ptr<const void>> Opaque(Holds holds) {
+  std::vector<std::shared_ptr<const void>> out;
+  out.reserve(holds.size());
+  for (auto& h : holds) out.push_back(std::move(h));
+  return out;
+}
+}  // namespace
+
+RefCapture::RefCapture() : previous_(t_capture) { t_capture = this; }
+RefCapture::~RefCapture() { t_capture = previous_; }
+RefCapture* RefCapture::Current() { return t_capture; }
+
 std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<ArgSpec> args,
-                                      const CallOptions& options) {
+                                      const CallOptions& options, Holds nested) {
   auto rt = Current();
   wire::TaskSpec spec;
   spec.id = rt->core()->NewTaskId();
@@ -246,6 +268,7 @@ std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<A
   spec.function = function;
   spec.name = options.name.empty() ? function : options.name;
   spec.max_retries = options.max_retries;
+  KeepBorrowedArgs(args, rt->self(), nested);
   FillArgs(args, spec);
   bool has_cpu = false;
   for (const auto& [name, amount] : options.resources) {
@@ -255,7 +278,7 @@ std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<A
   if (!has_cpu) spec.resources.emplace_back("CPU", 1.0);
   ObjectId ret = spec.return_id;
   auto handle = std::make_shared<RefHandle>(ret, g_epoch.load());
-  rt->core()->Submit(std::move(spec));
+  rt->core()->Submit(std::move(spec), Opaque(std::move(nested)));
   // `args` (and the handles keeping ref arguments alive) go only after the submission is
   // queued, so the owner counts the argument before any release of it.
   return handle;
@@ -302,7 +325,8 @@ ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
 }
 
 std::shared_ptr<RefHandle> SubmitActorTask(const ActorId& actor, const std::string& method,
-                                           std::vector<ArgSpec> args, const CallOptions& options) {
+                                           std::vector<ArgSpec> args, const CallOptions& options,
+                                           Holds nested) {
   auto rt = Current();
   wire::TaskSpec spec;
   spec.id = rt->core()->NewTaskId();
@@ -312,9 +336,10 @@ std::shared_ptr<RefHandle> SubmitActorTask(const ActorId& actor, const std::stri
   spec.function = method;
   spec.name = options.name.empty() ? method : options.name;
   spec.max_retries = -2;  // the actor's max_task_retries
+  KeepBorrowedArgs(args, rt->self(), nested);
   FillArgs(args, spec);
   auto handle = std::make_shared<RefHandle>(spec.return_id, g_epoch.load());
-  rt->core()->Submit(std::move(spec));
+  rt->core()->Submit(std::move(spec), Opaque(std::move(nested)));
   return handle;
 }
 
@@ -350,7 +375,7 @@ bool LookupActor(const std::string& name, const std::string& ns, const std::stri
   return true;
 }
 
-std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed) {
+std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed, Holds nested) {
   auto rt = Current();
   // A large value is written into the arena here, on the caller's thread: the loop copies
   // nothing.
@@ -369,7 +394,7 @@ std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed) {
     value = Buffer::CopyOf(value.data(), value.size());
   ObjectId id{rt->core()->NewTaskId(), 0};
   auto handle = std::make_shared<RefHandle>(id, g_epoch.load());
-  rt->core()->Put(id, std::move(value));
+  rt->core()->Put(id, std::move(value), Opaque(std::move(nested)));
   return handle;
 }
 

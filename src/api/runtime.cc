@@ -211,6 +211,11 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   raylet_->SetLocalResultSink([this](NodeId from, std::vector<wire::TaskResult> results) {
     core_->HandleTaskResults(from, std::move(results));
   });
+  // Completions wait until the owners know of the refs their tasks borrowed.
+  raylet_->SetBorrowBarrier([this] { return core_->BorrowsSettled(); },
+                            [this](std::function<void()> cb) {
+                              core_->WhenBorrowsSettled(std::move(cb));
+                            });
   if (is_head()) {
     gcs_ = std::make_unique<gcs::GcsServer>(loop_.get(), messenger_.get(), std::move(entries),
                                             std::chrono::milliseconds(config.heartbeat_period_ms));
@@ -256,6 +261,13 @@ void Runtime::RegisterHandlers() {
   });
   messenger_->Register(Type(MsgType::kUnpinObject), [this](NodeId from, const Buffer& m) {
     objects_->HandleUnpinObject(from, m);
+  });
+  messenger_->Register(Type(MsgType::kAddBorrower),
+                       [this](NodeId from, const Buffer& m) { core_->HandleAddBorrower(from, m); });
+  messenger_->Register(Type(MsgType::kBorrowerAck),
+                       [this](NodeId from, const Buffer& m) { core_->HandleBorrowerAck(from, m); });
+  messenger_->Register(Type(MsgType::kRemoveBorrower), [this](NodeId from, const Buffer& m) {
+    core_->HandleRemoveBorrower(from, m);
   });
   messenger_->Register(Type(MsgType::kPinReply), [this](NodeId from, const Buffer& m) {
     objects_->HandlePinReply(from, m);

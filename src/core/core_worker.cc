@@ -16,14 +16,17 @@ void CoreWorker::SetClusterView(scheduler::ClusterView view) {
   for (size_t i = 0; i < view_.nodes.size(); ++i) view_index_[view_.nodes[i].id] = i;
 }
 
-void CoreWorker::Submit(wire::TaskSpec spec) {
-  loop_->Post([this, spec = std::move(spec)]() mutable { DoSubmit(std::move(spec)); });
+void CoreWorker::Submit(wire::TaskSpec spec, Holds holds) {
+  loop_->Post([this, spec = std::move(spec), holds = std::move(holds)]() mutable {
+    DoSubmit(std::move(spec), std::move(holds));
+  });
 }
 
-void CoreWorker::Put(const ObjectId& id, Buffer value) {
-  loop_->Post([this, id, value = std::move(value)]() mutable {
+void CoreWorker::Put(const ObjectId& id, Buffer value, Holds holds) {
+  loop_->Post([this, id, value = std::move(value), holds = std::move(holds)]() mutable {
     Owned& obj = owned_[id];
     obj.local_refs += 1;
+    obj.holds = std::move(holds);
     wire::ObjectValue v;
     if (static_cast<int64_t>(value.size()) <= options_.inline_threshold) {
       v.kind = wire::ObjectValue::Kind::kInline;
@@ -45,7 +48,23 @@ void CoreWorker::Put(const ObjectId& id, Buffer value) {
 }
 
 void CoreWorker::AddLocalRef(const ObjectId& id) {
-  if (id.owner() != options_.self) return;
+  if (id.owner() != options_.self) {
+    loop_->Post([this, id] {
+      if (borrowed_[id]++ != 0) return;
+      // A removal still waiting to be sent is simply cancelled: the owner never stopped
+      // counting this process.
+      if (auto it = std::find(deferred_removes_.begin(), deferred_removes_.end(), id);
+          it != deferred_removes_.end()) {
+        deferred_removes_.erase(it);
+        return;
+      }
+      uint64_t req = next_request_.fetch_add(1, std::memory_order_relaxed);
+      borrow_acks_[req] = id.owner();
+      messenger_->Send(id.owner(), static_cast<uint16_t>(wire::MsgType::kAddBorrower),
+                       wire::EncodeGetObject({req, id}));
+    });
+    return;
+  }
   loop_->Post([this, id] {
     auto it = owned_.find(id);
     if (it != owned_.end()) it->second.local_refs++;
@@ -53,7 +72,18 @@ void CoreWorker::AddLocalRef(const ObjectId& id) {
 }
 
 void CoreWorker::RemoveLocalRef(const ObjectId& id) {
-  if (id.owner() != options_.self) return;
+  if (id.owner() != options_.self) {
+    loop_->Post([this, id] {
+      auto it = borrowed_.find(id);
+      if (it == borrowed_.end() || --it->second != 0) return;
+      borrowed_.erase(it);
+      // Sent only once every registration this process made is acknowledged: a borrower it
+      // passed the ref to must be known to the owner before this hold goes.
+      deferred_removes_.push_back(id);
+      if (BorrowsSettled()) SendRemoveBorrowers();
+    });
+    return;
+  }
   loop_->Post([this, id] {
     auto it = owned_.find(id);
     if (it == owned_.end()) return;
@@ -62,13 +92,77 @@ void CoreWorker::RemoveLocalRef(const ObjectId& id) {
   });
 }
 
-void CoreWorker::DoSubmit(wire::TaskSpec spec) {
+void CoreWorker::SendRemoveBorrowers() {
+  std::unordered_map<NodeId, std::vector<ObjectId>> by_owner;
+  for (const ObjectId& id : deferred_removes_) by_owner[id.owner()].push_back(id);
+  deferred_removes_.clear();
+  for (auto& [owner, ids] : by_owner)
+    messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kRemoveBorrower),
+                     wire::EncodeFreeObjects(ids));
+}
+
+void CoreWorker::WhenBorrowsSettled(std::function<void()> cb) {
+  if (BorrowsSettled()) {
+    cb();
+    return;
+  }
+  after_borrows_.push_back(std::move(cb));
+}
+
+void CoreWorker::HandleAddBorrower(NodeId from, const Buffer& msg) {
+  wire::GetObjectRequest req;
+  if (Status st = wire::DecodeGetObject(msg, &req); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed AddBorrower from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  auto it = owned_.find(req.id);
+  // An object freed already is not resurrected: the borrower's reads will say it is lost.
+  if (it != owned_.end() && std::find(it->second.borrowers.begin(), it->second.borrowers.end(),
+                                      from) == it->second.borrowers.end())
+    it->second.borrowers.push_back(from);
+  messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kBorrowerAck),
+                   wire::EncodeGetObject(req));
+}
+
+void CoreWorker::HandleBorrowerAck(NodeId from, const Buffer& msg) {
+  wire::GetObjectRequest req;
+  if (Status st = wire::DecodeGetObject(msg, &req); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed BorrowerAck from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  borrow_acks_.erase(req.request_id);
+  if (!BorrowsSettled()) return;
+  SendRemoveBorrowers();
+  auto cbs = std::move(after_borrows_);
+  after_borrows_.clear();
+  for (auto& cb : cbs) cb();
+}
+
+void CoreWorker::HandleRemoveBorrower(NodeId from, const Buffer& msg) {
+  std::vector<ObjectId> ids;
+  if (Status st = wire::DecodeFreeObjects(msg, &ids); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed RemoveBorrower from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  for (const ObjectId& id : ids) {
+    auto it = owned_.find(id);
+    if (it == owned_.end()) continue;
+    std::erase(it->second.borrowers, from);
+    MaybeFree(id);
+  }
+}
+
+void CoreWorker::DoSubmit(wire::TaskSpec spec, Holds holds) {
   Owned& ret = owned_[spec.return_id];
   ret.local_refs += 1;
   ret.producing = true;
   Pending p;
   p.cpus = spec.cpus();
   p.actor_call = spec.kind == wire::TaskKind::kActorCall;
+  p.holds = std::move(holds);
   for (const wire::TaskArg& a : spec.args) {
     if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self) continue;
     auto it = owned_.find(a.ref);
@@ -279,7 +373,8 @@ void CoreWorker::MaybeFree(const ObjectId& id) {
   auto it = owned_.find(id);
   if (it == owned_.end()) return;
   Owned& obj = it->second;
-  if (obj.local_refs > 0 || obj.task_refs > 0 || obj.producing || !obj.remote_waiters.empty())
+  if (obj.local_refs > 0 || obj.task_refs > 0 || obj.producing || !obj.remote_waiters.empty() ||
+      !obj.borrowers.empty())
     return;
   if (obj.value.kind != wire::ObjectValue::Kind::kLocation) {
     std::lock_guard<std::mutex> lock(ready_mu_);
@@ -338,6 +433,19 @@ void CoreWorker::OnNodeDead(NodeId node) {
       SetReady(ret, std::move(v));
     }
     ReleaseArgs(p.owned_args);
+  }
+  // A dead borrower holds nothing; a dead owner will acknowledge nothing.
+  std::vector<ObjectId> unborrowed;
+  for (auto& [id, obj] : owned_)
+    if (std::erase(obj.borrowers, node) > 0) unborrowed.push_back(id);
+  for (const ObjectId& id : unborrowed) MaybeFree(id);
+  std::erase_if(borrow_acks_, [&](const auto& kv) { return kv.second == node; });
+  std::erase_if(deferred_removes_, [&](const ObjectId& id) { return id.owner() == node; });
+  if (BorrowsSettled()) {
+    SendRemoveBorrowers();
+    auto cbs = std::move(after_borrows_);
+    after_borrows_.clear();
+    for (auto& cb : cbs) cb();
   }
   // Objects whose only copies were there are lost.
   for (auto& [id, obj] : owned_) {

@@ -54,11 +54,15 @@ class CoreWorker {
   TaskId NewTaskId() {
     return TaskId{options_.self, next_seq_.fetch_add(1, std::memory_order_relaxed)};
   }
+  // Opaque handles on objects (refs nested in an argument or a value) kept alive by a pending
+  // task or a stored value.
+  using Holds = std::vector<std::shared_ptr<const void>>;
   // Thread-safe. Records and places the task; `spec.id`/`return_id` already set. The caller
-  // already holds a local handle on spec.return_id.
-  void Submit(wire::TaskSpec spec);
+  // already holds a local handle on spec.return_id. `holds` live until the task completes.
+  void Submit(wire::TaskSpec spec, Holds holds = {});
   // Thread-safe. Stores a value the caller owns under `id`; the caller holds one handle.
-  void Put(const ObjectId& id, Buffer value);
+  // `holds` (refs inside the value) live as long as the object.
+  void Put(const ObjectId& id, Buffer value, Holds holds = {});
   // Thread-safe. Local handle bookkeeping; a handle on another owner's object is a no-op.
   void AddLocalRef(const ObjectId& id);
   void RemoveLocalRef(const ObjectId& id);
@@ -91,6 +95,16 @@ class CoreWorker {
   void HandleActorReply(NodeId from, const Buffer& msg);
   void HandleNodeResources(NodeId from, const Buffer& msg);
 
+  // Borrowing: handles on another owner's objects register this process with that owner.
+  void HandleAddBorrower(NodeId from, const Buffer& msg);
+  void HandleBorrowerAck(NodeId from, const Buffer& msg);
+  void HandleRemoveBorrower(NodeId from, const Buffer& msg);
+  // Loop thread. Whether every borrower registration sent has been acknowledged; if not,
+  // WhenBorrowsSettled queues `cb` until they are. A raylet reports a task's completion only
+  // then, so an owner always learns of a borrower before the submitter can drop its own hold.
+  bool BorrowsSettled() const { return borrow_acks_.empty(); }
+  void WhenBorrowsSettled(std::function<void()> cb);
+
   CoreStats stats() const { return {owned_.size(), pending_.size()}; }
   // Loop thread. Calls fn(id, ready, value, copies) for every owned object.
   template <typename Fn>
@@ -112,6 +126,8 @@ class CoreWorker {
     std::vector<NodeId> copies;  // every node that may hold its bytes
     std::vector<std::function<void()>> on_ready;
     std::vector<std::pair<NodeId, uint64_t>> remote_waiters;  // GetObject requests
+    std::vector<NodeId> borrowers;  // processes holding refs to it
+    Holds holds;                    // refs inside its value (a Put's)
   };
   struct Pending {
     NodeId node;
@@ -120,6 +136,7 @@ class CoreWorker {
     bool actor_call = false;
     // Actor calls that may be resent after a restart keep their spec.
     std::shared_ptr<wire::TaskSpec> retry_spec;
+    Holds holds;  // refs nested in its argument values
   };
   // What this process knows of an actor it created or calls.
   struct ActorRoute {
@@ -133,7 +150,8 @@ class CoreWorker {
     std::vector<ObjectId> creation_args;  // creator: owned factory args, pinned while it lives
   };
 
-  void DoSubmit(wire::TaskSpec spec);
+  void DoSubmit(wire::TaskSpec spec, Holds holds);
+  void SendRemoveBorrowers();
   void Place(wire::TaskSpec spec);
   void FlushSubmissions();
   void SendSpecs(NodeId node, std::vector<wire::TaskSpec> batch);
@@ -176,6 +194,11 @@ class CoreWorker {
   std::function<void(std::vector<wire::TaskSpec>)> local_raylet_;
   std::unordered_map<ActorId, ActorRoute> actors_;
   std::unordered_map<uint64_t, GcsReply> gcs_waiters_;
+  // Borrowing (this process as a borrower).
+  std::unordered_map<ObjectId, int> borrowed_;       // local handles per borrowed object
+  std::unordered_map<uint64_t, NodeId> borrow_acks_;  // AddBorrower sent, not yet acked
+  std::vector<ObjectId> deferred_removes_;           // RemoveBorrower waiting for those acks
+  std::vector<std::function<void()>> after_borrows_;
 
   // The owner's memory store: a thread-safe copy of every ready inline (or failed) owned
   // object, so Get on the driver or a task needs no loop round trip. Written on the loop.

@@ -334,6 +334,12 @@ void Raylet::Finished(const std::shared_ptr<Task>& task, Buffer result, wire::Er
 }
 
 void Raylet::Reply(NodeId owner, wire::TaskResult result) {
+  if (borrows_settled_ && !borrows_settled_()) {
+    defer_until_settled_([this, owner, result = std::move(result)]() mutable {
+      Reply(owner, std::move(result));
+    });
+    return;
+  }
   auto& batch = replies_[owner];
   batch.push_back(std::move(result));
   if (static_cast<int>(batch.size()) >= options_.max_batch) {

@@ -48,6 +48,13 @@ class Raylet {
   // REQUIRES: before the loop starts.
   using ResultSink = std::function<void(NodeId from, std::vector<wire::TaskResult> results)>;
   void SetLocalResultSink(ResultSink sink) { local_results_ = std::move(sink); }
+  // A completion is sent only once `settled()` (refs the task deserialized are registered
+  // with their owners); otherwise `defer` queues it until then. REQUIRES: before the loop.
+  void SetBorrowBarrier(std::function<bool()> settled,
+                        std::function<void(std::function<void()>)> defer) {
+    borrows_settled_ = std::move(settled);
+    defer_until_settled_ = std::move(defer);
+  }
   void HandleFreeObjects(NodeId from, const Buffer& msg);
   // From the GCS: run an actor's factory here / drop an actor's instance.
   void HandleActorCreate(NodeId from, const Buffer& msg);
@@ -139,6 +146,8 @@ class Raylet {
   bool flush_posted_ = false;
   bool stopped_ = false;
   ResultSink local_results_;
+  std::function<bool()> borrows_settled_;
+  std::function<void(std::function<void()>)> defer_until_settled_;
   std::atomic<bool> stop_called_{false};
   std::unordered_map<ActorId, std::shared_ptr<LocalActor>> actors_;
   std::vector<std::shared_ptr<LocalActor>> stopped_actors_;  // destroyed after the pool stops

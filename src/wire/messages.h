@@ -44,6 +44,11 @@ enum class MsgType : uint16_t {
   kPinObject = 20,    // reader -> holder (GetObjectRequest)
   kPinReply = 21,     // holder -> reader (ObjectInfoReply: location or error)
   kUnpinObject = 22,  // reader -> holder (GetObjectRequest, same request id)
+  // Borrowers: a process holding refs to another owner's object registers with the owner,
+  // which keeps the object while any borrower holds it.
+  kAddBorrower = 23,     // borrower -> owner (GetObjectRequest)
+  kBorrowerAck = 24,     // owner -> borrower (GetObjectRequest, same request id)
+  kRemoveBorrower = 25,  // borrower -> owner (FreeObjects encoding: ids no longer held)
 };
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.

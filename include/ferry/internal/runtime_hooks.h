@@ -40,12 +40,32 @@ struct CallOptions {
   int max_retries = 3;
 };
 
+// Collects the handles of every ObjectRef serialized on this thread while it lives (refs
+// nested inside task arguments and Put values), so the submitter keeps them alive until the
+// task has run or the value is freed. Scopes nest.
+class RefCapture {
+ public:
+  RefCapture();
+  ~RefCapture();
+  RefCapture(const RefCapture&) = delete;
+  RefCapture& operator=(const RefCapture&) = delete;
+  std::vector<std::shared_ptr<RefHandle>> Take() { return std::move(refs_); }
+  // The innermost live capture of this thread, or nullptr.
+  static RefCapture* Current();
+  void Add(const std::shared_ptr<RefHandle>& h) { refs_.push_back(h); }
+
+ private:
+  RefCapture* previous_;
+  std::vector<std::shared_ptr<RefHandle>> refs_;
+};
+using Holds = std::vector<std::shared_ptr<RefHandle>>;
+
 // Each throws ferry::RuntimeError when ferry is not initialized.
 std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<ArgSpec> args,
-                                      const CallOptions& options);
+                                      const CallOptions& options, Holds nested = {});
 // `borrowed`: `value` points at the caller's memory, valid only during the call (it is copied
 // before PutObject returns).
-std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed = false);
+std::shared_ptr<RefHandle> PutObject(Buffer value, bool borrowed = false, Holds nested = {});
 // Blocks until the object is available; throws the ferry::Error subclass the object holds,
 // or TimeoutError after `timeout_ms` (negative: no limit).
 Buffer GetObject(const ObjectId& id, int64_t timeout_ms);
@@ -110,7 +130,8 @@ struct ActorCreateOptions {
 ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
                     const ActorCreateOptions& options);
 std::shared_ptr<RefHandle> SubmitActorTask(const ActorId& actor, const std::string& method,
-                                           std::vector<ArgSpec> args, const CallOptions& options);
+                                           std::vector<ArgSpec> args, const CallOptions& options,
+                                           Holds nested = {});
 // Waits until the GCS has applied the kill.
 void KillActor(const ActorId& actor, bool no_restart);
 // The live actor named `name` in namespace `ns`; throws std::invalid_argument if it is an actor
