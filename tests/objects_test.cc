@@ -52,6 +52,10 @@ uint64_t SumAll(Refs refs) {
   return s;
 }
 uint64_t SumNested(ferry::ObjectRef<Refs> holder) { return SumAll(*ferry::Get(holder)); }
+// Objects owned by the rank running the task, returned inside a value and as a bare ref.
+Refs MakeRefs(uint64_t n) { return {ferry::Put(Fill(n, 5)), ferry::Task(Fill).Remote(n, 6)}; }
+ferry::ObjectRef<std::vector<uint64_t>> MakeRef(uint64_t n) { return ferry::Put(Fill(n, 7)); }
+
 // Passes borrowed refs on to another task, then returns before reading them itself.
 uint64_t Relay(Refs refs) { return *ferry::Task(SumAll).Remote(refs).Get(); }
 
@@ -68,7 +72,7 @@ struct Keeper {
 };
 
 FERRY_REMOTE(Fill, Sum, Huge, Probe::Create, &Probe::Pid, &Probe::Stats, SumNested, SumAll,
-             Relay, Keeper::Create, &Keeper::Keep, &Keeper::Sum, &Keeper::Pid);
+             Relay, MakeRefs, MakeRef, Keeper::Create, &Keeper::Keep, &Keeper::Sum, &Keeper::Pid);
 
 size_t Ranks() {
   const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
@@ -214,6 +218,17 @@ TEST(Objects, BorrowersKeepRefsAliveAfterTheOwnerDropsThem) {
   EXPECT_EQ(*keeper.Task(&Keeper::Sum).Remote().Get(), SumOf(n, 3) + SumOf(n, 4));
   keeper.Kill();
   EXPECT_TRUE(OwnedBackTo(base)) << Owned() << " objects still owned, " << base << " before";
+}
+
+TEST(Objects, RefsReturnedFromATaskOutliveIt) {
+  const uint64_t n = 100000;
+  for (int i = 0; i < 4; ++i) {
+    Refs refs = *ferry::Task(MakeRefs).Remote(n).Get();  // the task's own handles are gone
+    ASSERT_EQ(refs.size(), 2u);
+    EXPECT_EQ(SumAll(refs), SumOf(n, 5) + SumOf(n, 6));
+    ferry::ObjectRef<std::vector<uint64_t>> one = *ferry::Task(MakeRef).Remote(n).Get();
+    EXPECT_EQ(*ferry::Task(Sum).Remote(one).Get(), SumOf(n, 7));
+  }
 }
 
 TEST(Objects, ManyReadersOfOneObject) {

@@ -238,8 +238,6 @@ RefHandle::~RefHandle() {
 }
 
 namespace {
-thread_local RefCapture* t_capture = nullptr;
-
 // A ref argument this process only borrows must stay borrowed until the task ran (the owner
 // counts the ones it owns itself).
 void KeepBorrowedArgs(const std::vector<ArgSpec>& args, NodeId self, Holds& holds) {
@@ -254,10 +252,6 @@ std::vector<std::shared_ptr<const void>> Opaque(Holds holds) {
   return out;
 }
 }  // namespace
-
-RefCapture::RefCapture() : previous_(t_capture) { t_capture = this; }
-RefCapture::~RefCapture() { t_capture = previous_; }
-RefCapture* RefCapture::Current() { return t_capture; }
 
 std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<ArgSpec> args,
                                       const CallOptions& options, Holds nested) {

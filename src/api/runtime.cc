@@ -262,6 +262,9 @@ void Runtime::RegisterHandlers() {
   messenger_->Register(Type(MsgType::kUnpinObject), [this](NodeId from, const Buffer& m) {
     objects_->HandleUnpinObject(from, m);
   });
+  messenger_->Register(Type(MsgType::kReleaseResultRefs), [this](NodeId from, const Buffer& m) {
+    raylet_->HandleReleaseResultRefs(from, m);
+  });
   messenger_->Register(Type(MsgType::kAddBorrower),
                        [this](NodeId from, const Buffer& m) { core_->HandleAddBorrower(from, m); });
   messenger_->Register(Type(MsgType::kBorrowerAck),
@@ -340,6 +343,7 @@ void Runtime::OnPeerError(NodeId peer, const Status& why) {
   }
   if (gcs_) gcs_->OnNodeDead(peer);
   core_->OnNodeDead(peer);
+  raylet_->OnNodeDead(peer);
 }
 
 int Runtime::ServeUntilShutdown() {

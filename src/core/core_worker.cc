@@ -48,48 +48,48 @@ void CoreWorker::Put(const ObjectId& id, Buffer value, Holds holds) {
 }
 
 void CoreWorker::AddLocalRef(const ObjectId& id) {
-  if (id.owner() != options_.self) {
-    loop_->Post([this, id] {
-      if (borrowed_[id]++ != 0) return;
-      // A removal still waiting to be sent is simply cancelled: the owner never stopped
-      // counting this process.
-      if (auto it = std::find(deferred_removes_.begin(), deferred_removes_.end(), id);
-          it != deferred_removes_.end()) {
-        deferred_removes_.erase(it);
-        return;
-      }
-      uint64_t req = next_request_.fetch_add(1, std::memory_order_relaxed);
-      borrow_acks_[req] = id.owner();
-      messenger_->Send(id.owner(), static_cast<uint16_t>(wire::MsgType::kAddBorrower),
-                       wire::EncodeGetObject({req, id}));
-    });
-    return;
-  }
-  loop_->Post([this, id] {
-    auto it = owned_.find(id);
-    if (it != owned_.end()) it->second.local_refs++;
-  });
+  loop_->Post([this, id] { AddRef(id); });
 }
 
 void CoreWorker::RemoveLocalRef(const ObjectId& id) {
-  if (id.owner() != options_.self) {
-    loop_->Post([this, id] {
-      auto it = borrowed_.find(id);
-      if (it == borrowed_.end() || --it->second != 0) return;
-      borrowed_.erase(it);
-      // Sent only once every registration this process made is acknowledged: a borrower it
-      // passed the ref to must be known to the owner before this hold goes.
-      deferred_removes_.push_back(id);
-      if (BorrowsSettled()) SendRemoveBorrowers();
-    });
+  loop_->Post([this, id] { ReleaseRef(id); });
+}
+
+void CoreWorker::AddRef(const ObjectId& id) {
+  if (id.owner() == options_.self) {
+    auto it = owned_.find(id);
+    if (it != owned_.end()) it->second.local_refs++;
     return;
   }
-  loop_->Post([this, id] {
+  if (borrowed_[id]++ != 0) return;
+  // A removal still waiting to be sent is simply cancelled: the owner never stopped counting
+  // this process.
+  if (auto it = std::find(deferred_removes_.begin(), deferred_removes_.end(), id);
+      it != deferred_removes_.end()) {
+    deferred_removes_.erase(it);
+    return;
+  }
+  uint64_t req = next_request_.fetch_add(1, std::memory_order_relaxed);
+  borrow_acks_[req] = id.owner();
+  messenger_->Send(id.owner(), static_cast<uint16_t>(wire::MsgType::kAddBorrower),
+                   wire::EncodeGetObject({req, id}));
+}
+
+void CoreWorker::ReleaseRef(const ObjectId& id) {
+  if (id.owner() == options_.self) {
     auto it = owned_.find(id);
     if (it == owned_.end()) return;
     it->second.local_refs--;
     MaybeFree(id);
-  });
+    return;
+  }
+  auto it = borrowed_.find(id);
+  if (it == borrowed_.end() || --it->second != 0) return;
+  borrowed_.erase(it);
+  // Sent only once every registration this process made is acknowledged: a borrower it passed
+  // the ref to must be known to the owner before this hold goes.
+  deferred_removes_.push_back(id);
+  if (BorrowsSettled()) SendRemoveBorrowers();
 }
 
 void CoreWorker::SendRemoveBorrowers() {
@@ -260,6 +260,18 @@ void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> re
     if (auto it = view_index_.find(p.node); it != view_index_.end())
       view_.nodes[it->second].used_cpus = std::max(0.0, view_.nodes[it->second].used_cpus - p.cpus);
     auto oit = owned_.find(r.return_id);
+    if (!r.contained.empty()) {
+      // The result holds refs: take holds of our own for as long as the result lives, then
+      // let the executing rank drop the ones it kept meanwhile.
+      if (oit != owned_.end()) {
+        for (const ObjectId& x : r.contained) AddRef(x);
+        oit->second.nested = r.contained;
+      }
+      WhenBorrowsSettled([this, from, ret = r.return_id] {
+        messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kReleaseResultRefs),
+                         wire::EncodeFreeObjects({ret}));
+      });
+    }
     if (oit != owned_.end()) {
       oit->second.producing = false;
       SetReady(r.return_id, std::move(r.value));
@@ -388,7 +400,9 @@ void CoreWorker::MaybeFree(const ObjectId& id) {
                        wire::EncodeFreeObjects({id}));
     }
   }
+  std::vector<ObjectId> nested = std::move(obj.nested);
   owned_.erase(it);
+  for (const ObjectId& x : nested) ReleaseRef(x);  // refs its value held
 }
 
 std::optional<Resolved> CoreWorker::TryGetReady(const ObjectId& id) const {

@@ -128,6 +128,7 @@ class CoreWorker {
     std::vector<std::pair<NodeId, uint64_t>> remote_waiters;  // GetObject requests
     std::vector<NodeId> borrowers;  // processes holding refs to it
     Holds holds;                    // refs inside its value (a Put's)
+    std::vector<ObjectId> nested;   // refs inside its value (a task result's), held here
   };
   struct Pending {
     NodeId node;
@@ -152,6 +153,10 @@ class CoreWorker {
 
   void DoSubmit(wire::TaskSpec spec, Holds holds);
   void SendRemoveBorrowers();
+  // One more / one less handle on `id` in this process: an owned object's local count, or a
+  // borrowed object's (registering with / leaving its owner at the first / last).
+  void AddRef(const ObjectId& id);
+  void ReleaseRef(const ObjectId& id);
   void Place(wire::TaskSpec spec);
   void FlushSubmissions();
   void SendSpecs(NodeId node, std::vector<wire::TaskSpec> batch);

@@ -280,8 +280,10 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
     } else {
       {
         BodyScope scope(this, task->spec.cpus(), false, false);
+        internal::RefCapture returned;  // refs serialized into the result
         try {
           result = fn->invoker(task->args);
+          task->result_refs = returned.Take();
         } catch (const std::exception& e) {
           error = {wire::ErrorKind::kTaskError, CurrentExceptionType() + ": " + e.what()};
         } catch (...) {
@@ -310,6 +312,11 @@ void Raylet::Finished(const std::shared_ptr<Task>& task, Buffer result, wire::Er
   wire::TaskResult out;
   out.task = task->spec.id;
   out.return_id = task->spec.return_id;
+  if (!task->result_refs.empty() && error.kind == wire::ErrorKind::kNone) {
+    for (const auto& h : task->result_refs) out.contained.push_back(h->id());
+    result_refs_[out.return_id] = std::move(task->result_refs);
+  }
+  task->result_refs.clear();
   if (error.kind != wire::ErrorKind::kNone) {
     out.value.kind = wire::ObjectValue::Kind::kError;
     out.value.error = std::move(error);
@@ -379,6 +386,21 @@ void Raylet::HandleFreeObjects(NodeId from, const Buffer& msg) {
     return;
   }
   for (const ObjectId& id : ids) store_->Erase(id);
+}
+
+void Raylet::HandleReleaseResultRefs(NodeId from, const Buffer& msg) {
+  std::vector<ObjectId> ids;
+  if (Status st = wire::DecodeFreeObjects(msg, &ids); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed ReleaseResultRefs message from " << from
+                                  << ": " << st.ToString();
+    return;
+  }
+  for (const ObjectId& id : ids)
+    if (id.owner() == from) result_refs_.erase(id);
+}
+
+void Raylet::OnNodeDead(NodeId node) {
+  std::erase_if(result_refs_, [&](const auto& kv) { return kv.first.owner() == node; });
 }
 
 void Raylet::NotifyBlocked(double cpus) {
@@ -552,8 +574,10 @@ std::function<void()> Raylet::MakeActorBody(std::shared_ptr<Task> task) {
                    " is a " + Demangle(actor->class_name.c_str())};
     } else {
       BodyScope scope(this, 0, true, actor->incarnation > 0);
+      internal::RefCapture returned;  // refs serialized into the result
       try {
         result = fn->method(actor->instance, task->args);
+        task->result_refs = returned.Take();
       } catch (const internal::ActorExitSignal&) {
         exited = true;
       } catch (const std::exception& e) {

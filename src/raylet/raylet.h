@@ -18,6 +18,7 @@
 
 #include "ferry/ids.h"
 #include "ferry/internal/function_registry.h"
+#include "ferry/internal/runtime_hooks.h"
 #include "src/common/event_loop.h"
 #include "src/raylet/executor_pool.h"
 #include "src/raylet/object_manager.h"
@@ -56,6 +57,10 @@ class Raylet {
     defer_until_settled_ = std::move(defer);
   }
   void HandleFreeObjects(NodeId from, const Buffer& msg);
+  // The owner of these results holds their nested refs now: drop ours.
+  void HandleReleaseResultRefs(NodeId from, const Buffer& msg);
+  // A peer died: refs kept for its results go.
+  void OnNodeDead(NodeId node);
   // From the GCS: run an actor's factory here / drop an actor's instance.
   void HandleActorCreate(NodeId from, const Buffer& msg);
   void HandleActorDestroy(NodeId from, const Buffer& msg);
@@ -81,6 +86,8 @@ class Raylet {
     wire::ErrorInfo error;
     std::shared_ptr<LocalActor> actor;  // actor creations and calls
     bool holds_args = false;            // counted in args_admitted_
+    // Refs serialized into the result, held until the result's owner holds them too.
+    std::vector<std::shared_ptr<internal::RefHandle>> result_refs;
   };
   // One hosted actor instance (one incarnation).
   struct LocalActor {
@@ -150,6 +157,7 @@ class Raylet {
   std::function<void(std::function<void()>)> defer_until_settled_;
   std::atomic<bool> stop_called_{false};
   std::unordered_map<ActorId, std::shared_ptr<LocalActor>> actors_;
+  std::unordered_map<ObjectId, std::vector<std::shared_ptr<internal::RefHandle>>> result_refs_;
   std::vector<std::shared_ptr<LocalActor>> stopped_actors_;  // destroyed after the pool stops
 
   std::unique_ptr<ExecutorPool> pool_;

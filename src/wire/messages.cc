@@ -255,6 +255,8 @@ std::string EncodeTaskResults(const std::vector<TaskResult>& results) {
     PutTaskId(w, t.task);
     PutObjectId(w, t.return_id);
     PutValue(w, t.value);
+    w.Put<uint32_t>(static_cast<uint32_t>(t.contained.size()));
+    for (const ObjectId& id : t.contained) PutObjectId(w, id);
   }
   return w.Finish();
 }
@@ -263,7 +265,7 @@ Status DecodeTaskResults(const Buffer& msg, std::vector<TaskResult>* out) {
   Reader r(msg);
   FERRY_RETURN_IF_ERROR(CheckHeader(r));
   uint32_t n = 0;
-  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 12 + kMinObjectIdBytes + 1, "result count"));
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 12 + kMinObjectIdBytes + 1 + 4, "result count"));
   out->clear();
   out->reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
@@ -271,6 +273,10 @@ Status DecodeTaskResults(const Buffer& msg, std::vector<TaskResult>* out) {
     FERRY_RETURN_IF_ERROR(GetTaskId(r, &t.task));
     FERRY_RETURN_IF_ERROR(GetObjectId(r, &t.return_id));
     FERRY_RETURN_IF_ERROR(GetValue(r, msg, &t.value));
+    uint32_t contained = 0;
+    FERRY_RETURN_IF_ERROR(r.GetCount(&contained, kMinObjectIdBytes, "contained ref count"));
+    t.contained.resize(contained);
+    for (ObjectId& id : t.contained) FERRY_RETURN_IF_ERROR(GetObjectId(r, &id));
     out->push_back(std::move(t));
   }
   return CheckDone(r);

@@ -49,6 +49,7 @@ enum class MsgType : uint16_t {
   kAddBorrower = 23,     // borrower -> owner (GetObjectRequest)
   kBorrowerAck = 24,     // owner -> borrower (GetObjectRequest, same request id)
   kRemoveBorrower = 25,  // borrower -> owner (FreeObjects encoding: ids no longer held)
+  kReleaseResultRefs = 26,  // result owner -> executing rank (FreeObjects encoding: return ids)
 };
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.
@@ -129,6 +130,9 @@ struct TaskResult {
   TaskId task;
   ObjectId return_id;
   ObjectValue value;
+  // Refs serialized inside the value. The executing rank holds them until the owner of the
+  // result has taken holds of its own and says so (kReleaseResultRefs).
+  std::vector<ObjectId> contained;
 };
 
 struct GetObjectRequest {
