@@ -63,6 +63,7 @@ uint64_t Relay(Refs refs) { return *ferry::Task(SumAll).Remote(refs).Get(); }
 struct Keeper {
   Refs kept;
   static Keeper* Create() { return new Keeper(); }
+  static Keeper* With(Refs refs) { return new Keeper{std::move(refs)}; }
   int Keep(Refs refs) {
     kept = std::move(refs);
     return static_cast<int>(kept.size());
@@ -72,7 +73,7 @@ struct Keeper {
 };
 
 FERRY_REMOTE(Fill, Sum, Huge, Probe::Create, &Probe::Pid, &Probe::Stats, SumNested, SumAll,
-             Relay, MakeRefs, MakeRef, Keeper::Create, &Keeper::Keep, &Keeper::Sum, &Keeper::Pid);
+             Relay, MakeRefs, MakeRef, Keeper::Create, Keeper::With, &Keeper::Keep, &Keeper::Sum, &Keeper::Pid);
 
 size_t Ranks() {
   const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
@@ -216,6 +217,21 @@ TEST(Objects, BorrowersKeepRefsAliveAfterTheOwnerDropsThem) {
   }
   // The driver holds nothing now; the keeper still reads both objects.
   EXPECT_EQ(*keeper.Task(&Keeper::Sum).Remote().Get(), SumOf(n, 3) + SumOf(n, 4));
+  keeper.Kill();
+  EXPECT_TRUE(OwnedBackTo(base)) << Owned() << " objects still owned, " << base << " before";
+}
+
+TEST(Objects, RefsInAFactorysArgumentsLiveWithTheActor) {
+  const size_t base = Owned();
+  const uint64_t n = 100000;
+  ferry::ActorHandle<Keeper> keeper;
+  {
+    Refs refs = {ferry::Put(Fill(n, 8)), ferry::Task(Fill).Remote(n, 9)};
+    keeper = ferry::Actor(Keeper::With).SetResource("CPU", 0).SetMaxRestarts(1).Remote(refs);
+  }
+  EXPECT_EQ(*keeper.Task(&Keeper::Sum).Remote().Get(), SumOf(n, 8) + SumOf(n, 9));
+  keeper.Kill(false);  // the factory runs again, with the same refs
+  EXPECT_EQ(*keeper.Task(&Keeper::Sum).Remote().Get(), SumOf(n, 8) + SumOf(n, 9));
   keeper.Kill();
   EXPECT_TRUE(OwnedBackTo(base)) << Owned() << " objects still owned, " << base << " before";
 }

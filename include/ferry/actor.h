@@ -179,9 +179,11 @@ class ActorCreator {
           "ferry: the factory passed to Actor() is not registered; add it to FERRY_REMOTE(...)");
     std::vector<internal::ArgSpec> specs;
     specs.reserve(sizeof...(Args));
+    internal::RefCapture nested;  // refs inside the factory's arguments live with the actor
     internal::AddArgs<typename Traits::ArgsTuple>(specs, std::index_sequence_for<Args...>(),
                                                   std::forward<Args>(args)...);
-    return ActorHandle<T>(internal::CreateActor(*name, std::move(specs), options_));
+    return ActorHandle<T>(
+        internal::CreateActor(*name, std::move(specs), options_, nested.Take()));
   }
 
  private:

@@ -279,7 +279,7 @@ std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<A
 }
 
 ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
-                    const ActorCreateOptions& options) {
+                    const ActorCreateOptions& options, Holds nested) {
   auto rt = Current();
   core::CoreWorker* core = rt->core();
   wire::TaskSpec spec;
@@ -289,6 +289,7 @@ ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
   spec.actor = ActorId{spec.id};
   spec.function = factory;
   spec.name = options.name.empty() ? factory : options.name;
+  KeepBorrowedArgs(args, rt->self(), nested);
   FillArgs(args, spec);
   bool has_cpu = false;
   for (const auto& [name, amount] : options.resources) {
@@ -306,13 +307,13 @@ ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
   o.detached = options.detached;
   const ActorId id = spec.actor;
   if (options.name.empty()) {
-    core->CreateActor(std::move(spec), nullptr);
+    core->CreateActor(std::move(spec), nullptr, Opaque(std::move(nested)));
     return id;  // `args` (keeping ref arguments alive) go after the creation is queued
   }
   // A named actor: the caller learns at once whether the name was free.
   o.request_id = core->NewRequestId();
   wire::ActorEvent ev = AskGcs([&](core::CoreWorker::GcsReply reply) {
-    core->CreateActor(std::move(spec), std::move(reply));
+    core->CreateActor(std::move(spec), std::move(reply), Opaque(std::move(nested)));
   });
   if (!ev.flag) throw std::invalid_argument("ferry::Actor(...).Remote: " + ev.message);
   return id;

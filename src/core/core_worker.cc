@@ -554,10 +554,12 @@ void CoreWorker::Subscribe(const ActorId& id, ActorRoute& route) {
                    wire::EncodeActorEvent(ev));
 }
 
-void CoreWorker::CreateActor(wire::TaskSpec spec, GcsReply on_reply) {
-  loop_->Post([this, spec = std::move(spec), on_reply = std::move(on_reply)]() mutable {
+void CoreWorker::CreateActor(wire::TaskSpec spec, GcsReply on_reply, Holds holds) {
+  loop_->Post([this, spec = std::move(spec), on_reply = std::move(on_reply),
+               holds = std::move(holds)]() mutable {
     const ActorId id = spec.actor;
     ActorRoute& route = actors_[id];
+    route.creation_holds = std::move(holds);
     route.subscribed = true;  // the GCS subscribes the creator
     route.max_task_retries = spec.actor_options.max_task_retries;
     // The factory's arguments stay pinned while the actor may (re)run it.
@@ -641,6 +643,9 @@ void CoreWorker::ApplyActorEvent(const wire::ActorEvent& ev) {
     auto args = std::move(route.creation_args);
     route.creation_args.clear();
     ReleaseArgs(args);
+    Holds holds = std::move(route.creation_holds);  // released after the route is updated
+    route.creation_holds.clear();
+    holds.clear();
   }
 }
 

@@ -88,7 +88,9 @@ class CoreWorker {
   uint64_t NewRequestId() { return next_request_.fetch_add(1, std::memory_order_relaxed); }
   // Thread-safe. Registers an actor creation with the GCS. When
   // spec.actor_options.request_id is set, `on_reply` runs on the loop with the GCS's answer.
-  void CreateActor(wire::TaskSpec spec, GcsReply on_reply);
+  // `holds` (refs inside the factory's arguments, borrowed ref arguments) live until the actor
+  // is dead, since a restart re-runs the factory.
+  void CreateActor(wire::TaskSpec spec, GcsReply on_reply, Holds holds = {});
   // Thread-safe. Sends a kill or lookup to the GCS; `on_reply` runs on the loop.
   void RequestGcs(wire::MsgType type, wire::ActorEvent request, GcsReply on_reply);
   void HandleActorUpdate(NodeId from, const Buffer& msg);
@@ -149,6 +151,7 @@ class CoreWorker {
     std::string death;
     std::vector<wire::TaskSpec> queued;   // calls waiting for it to be alive
     std::vector<ObjectId> creation_args;  // creator: owned factory args, pinned while it lives
+    Holds creation_holds;                 // creator: other refs the factory's arguments need
   };
 
   void DoSubmit(wire::TaskSpec spec, Holds holds);

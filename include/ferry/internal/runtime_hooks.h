@@ -128,7 +128,7 @@ struct ActorCreateOptions {
 // Registers the actor with the GCS, which places it and runs `factory` there. A named actor
 // waits for the GCS's answer and throws std::invalid_argument if the name is taken.
 ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
-                    const ActorCreateOptions& options);
+                    const ActorCreateOptions& options, Holds nested = {});
 std::shared_ptr<RefHandle> SubmitActorTask(const ActorId& actor, const std::string& method,
                                            std::vector<ArgSpec> args, const CallOptions& options,
                                            Holds nested = {});
