@@ -100,6 +100,18 @@ TEST(Mpi, LargeVectorRoundTripWithChecksums) {
   EXPECT_EQ(LocalChecksum(ferry::GetView(produced).ToVector()), LocalChecksum(*local));
 }
 
+TEST(Mpi, OneGibObjectMovesBetweenRanksIntact) {
+  const uint64_t n = (1ull << 30) / sizeof(uint64_t);
+  auto produced = ferry::Task(Produce).Remote(n, 11);   // made and stored on a worker
+  auto remote = ferry::Task(ChecksumView).Remote(produced);  // read in place wherever it runs
+  ferry::ArrayView<uint64_t> here = ferry::GetView(produced);  // fetched into the driver's store
+  ASSERT_EQ(here.size(), n);
+  uint64_t h = 1469598103934665603ull;
+  for (uint64_t x : here) h = (h ^ x) * 1099511628211ull;
+  EXPECT_EQ(h, *ferry::Get(remote));
+  EXPECT_EQ(here[n - 1], (n - 1) * 2654435761u + 11);
+}
+
 TEST(Mpi, ChainsOfRefsAcrossRanks) {
   auto v = ferry::Task(Produce).Remote(uint64_t{10000}, 1);
   for (uint64_t i = 0; i < 20; ++i) v = ferry::Task(Extend).Remote(v, i);
