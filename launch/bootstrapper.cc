@@ -56,7 +56,11 @@ std::string EncodePeerInfo(const PeerInfo& info) {
   w.PutString(info.address);
   w.PutString(info.hostname);
   w.Put<int32_t>(info.pid);
-  w.Put<double>(info.cpus);
+  w.Put<uint32_t>(static_cast<uint32_t>(info.resources.size()));
+  for (const auto& [name, units] : info.resources.items()) {
+    w.PutString(name);
+    w.Put<int64_t>(units);
+  }
   w.Put<uint64_t>(info.function_hash);
   w.Put<uint64_t>(info.function_count);
   w.PutString(info.session_id);
@@ -74,7 +78,17 @@ Status DecodePeerInfo(const uint8_t* data, size_t size, PeerInfo* out) {
   FERRY_RETURN_IF_ERROR(r.GetString(&out->address, "address"));
   FERRY_RETURN_IF_ERROR(r.GetString(&out->hostname, "hostname"));
   FERRY_RETURN_IF_ERROR(r.Get(&out->pid, "pid"));
-  FERRY_RETURN_IF_ERROR(r.Get(&out->cpus, "cpus"));
+  uint32_t nres = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&nres, 16, "resource count"));
+  out->resources = ResourceSet();
+  for (uint32_t i = 0; i < nres; ++i) {
+    std::string name;
+    int64_t units = 0;
+    FERRY_RETURN_IF_ERROR(r.GetString(&name, "resource name"));
+    FERRY_RETURN_IF_ERROR(r.Get(&units, "resource amount"));
+    if (name.empty() || units < 0) return DataLossError("malformed peer info: bad resource");
+    out->resources.SetUnits(name, units);
+  }
   FERRY_RETURN_IF_ERROR(r.Get(&out->function_hash, "function hash"));
   FERRY_RETURN_IF_ERROR(r.Get(&out->function_count, "function count"));
   FERRY_RETURN_IF_ERROR(r.GetString(&out->session_id, "session id"));

@@ -1,5 +1,5 @@
 // Bootstrapper: how the ranks of one cluster find each other at start. Each produces the
-// initial Topology (every rank's transport address, host, CPUs and function-table hash).
+// initial Topology (every rank's transport address, host, resources and function-table hash).
 // After bootstrap nothing depends on it except a final collective Finalize.
 // Implementations: LocalBootstrapper (no launcher: the embedded default), MpiBootstrapper
 // (mpirun, or srun with an MPI build). Thread-compatible; used by the main thread only.
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "src/common/resources.h"
 #include "src/common/status.h"
 
 namespace ferry::launch {
@@ -19,7 +20,7 @@ struct PeerInfo {
   std::string address;  // transport address bytes
   std::string hostname;
   int32_t pid = 0;
-  double cpus = 0;
+  ResourceSet resources;  // what the rank offers (memory follows in its first report)
   uint64_t function_hash = 0;
   uint64_t function_count = 0;
   std::string session_id;  // rank 0's is the cluster's

@@ -116,7 +116,7 @@ class ActorHandle {
 
 /// Builds an actor creation: Actor(T::Create).SetName("a").SetMaxRestarts(2).Remote(args...).
 template <typename F>
-class ActorCreator {
+class ActorCreator : public internal::SchedulingSetters<ActorCreator<F>> {
  public:
   using Traits = internal::FunctionTraits<F>;
   using T = std::remove_pointer_t<typename Traits::Return>;
@@ -182,6 +182,7 @@ class ActorCreator {
     internal::RefCapture nested;  // refs inside the factory's arguments live with the actor
     internal::AddArgs<typename Traits::ArgsTuple>(specs, std::index_sequence_for<Args...>(),
                                                   std::forward<Args>(args)...);
+    options_.scheduling = this->scheduling_;
     return ActorHandle<T>(
         internal::CreateActor(*name, std::move(specs), options_, nested.Take()));
   }

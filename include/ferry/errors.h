@@ -59,6 +59,13 @@ class ObjectStoreFullError : public Error {
   using Error::Error;
 };
 
+/// The task or actor can never be placed as asked: hard node affinity to a dead or unknown
+/// node (or one too small), or its placement group was removed. what() names the node or group.
+class TaskUnschedulableError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// ferry was used before Init, after Shutdown, or the runtime failed.
 class RuntimeError : public Error {
  public:

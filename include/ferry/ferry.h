@@ -30,6 +30,7 @@
 #include "ferry/internal/runtime_hooks.h"
 #include "ferry/internal/serialization.h"
 #include "ferry/object_ref.h"
+#include "ferry/scheduling.h"
 
 namespace ferry {
 
@@ -190,7 +191,7 @@ void AddArgs(std::vector<ArgSpec>& specs, std::index_sequence<I...>, Args&&... a
 
 /// Builds a remote call of a registered function: Task(f).SetName("x").Remote(args...).
 template <typename F>
-class TaskCaller {
+class TaskCaller : public internal::SchedulingSetters<TaskCaller<F>> {
  public:
   using Traits = internal::FunctionTraits<F>;
   using R = typename Traits::Return;
@@ -201,7 +202,8 @@ class TaskCaller {
     options_.name = std::move(name);
     return *this;
   }
-  /// A resource this task needs while it runs (only "CPU" is honoured by placement for now).
+  /// A resource this task needs while it runs: "CPU" (default 1), "GPU", "memory" (bytes) or
+  /// any custom name a node offers; fractions allowed (four 0.25-CPU tasks share one CPU).
   /// Throws std::invalid_argument for an empty name or a negative or NaN amount.
   TaskCaller& SetResource(const std::string& name, double amount) {
     internal::CheckResource(name, amount);
@@ -232,6 +234,7 @@ class TaskCaller {
     internal::RefCapture nested;  // refs inside argument values live until the task ran
     internal::AddArgs<typename Traits::ArgsTuple>(specs, std::index_sequence_for<Args...>(),
                                                   std::forward<Args>(args)...);
+    options_.scheduling = this->scheduling_;
     return ObjectRef<R>(internal::SubmitTask(*name, std::move(specs), options_, nested.Take()));
   }
 

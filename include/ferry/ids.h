@@ -74,7 +74,27 @@ struct ActorId {
   }
 };
 
+/// Identifies one placement group: its creator and the creator's sequence number.
+/// Comparable, hashable, printable, serializable.
+struct PlacementGroupId {
+  TaskId task;
+  bool IsNil() const { return task.owner.IsNil(); }
+  std::string ToString() const {
+    return "pg-" + std::to_string(task.owner.value()) + "-" + std::to_string(task.seq);
+  }
+  friend constexpr auto operator<=>(const PlacementGroupId&, const PlacementGroupId&) = default;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar& task.owner;
+    ar& task.seq;
+  }
+};
+
 inline std::ostream& operator<<(std::ostream& os, const NodeId& id) { return os << id.ToString(); }
+inline std::ostream& operator<<(std::ostream& os, const PlacementGroupId& id) {
+  return os << id.ToString();
+}
 inline std::ostream& operator<<(std::ostream& os, const ActorId& id) {
   return os << id.ToString();
 }
@@ -115,5 +135,11 @@ template <>
 struct std::hash<ferry::ActorId> {
   size_t operator()(const ferry::ActorId& id) const noexcept {
     return std::hash<ferry::TaskId>()(id.task);
+  }
+};
+template <>
+struct std::hash<ferry::PlacementGroupId> {
+  size_t operator()(const ferry::PlacementGroupId& id) const noexcept {
+    return std::hash<ferry::TaskId>()(id.task) ^ 0x5bd1e995u;
   }
 };

@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "ferry/ferry.h"
 #include "src/api/runtime.h"
+#include "src/scheduler/policy.h"
 #include "src/common/logging.h"
 
 namespace ferry {
@@ -47,6 +49,8 @@ std::shared_ptr<api::Runtime> Current() {
       throw ActorDiedError(e.message);
     case wire::ErrorKind::kStoreFull:
       throw ObjectStoreFullError(e.message);
+    case wire::ErrorKind::kUnschedulable:
+      throw TaskUnschedulableError(e.message);
     default:
       throw RuntimeError(e.message.empty() ? "ferry: internal error" : e.message);
   }
@@ -251,6 +255,20 @@ std::vector<std::shared_ptr<const void>> Opaque(Holds holds) {
   for (auto& h : holds) out.push_back(std::move(h));
   return out;
 }
+// Placement fields of the spec from the API's options; a task or actor of a placement group
+// asks for the group's resources instead of the node's.
+void ApplyScheduling(const SchedulingOptions& o, wire::TaskSpec& spec) {
+  spec.strategy = o.strategy;
+  spec.affinity_node = o.affinity_node;
+  spec.affinity_soft = o.soft;
+  if (o.placement_group.IsNil()) return;
+  spec.placement_group = o.placement_group;
+  spec.bundle_index = o.bundle_index;
+  spec.resources = scheduler::GroupDemand(ResourceSet::FromPairs(spec.resources),
+                                          o.placement_group, o.bundle_index)
+                       .ToPairs();
+}
+
 }  // namespace
 
 std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<ArgSpec> args,
@@ -270,6 +288,7 @@ std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<A
     has_cpu |= name == "CPU";
   }
   if (!has_cpu) spec.resources.emplace_back("CPU", 1.0);
+  ApplyScheduling(options.scheduling, spec);
   ObjectId ret = spec.return_id;
   auto handle = std::make_shared<RefHandle>(ret, g_epoch.load());
   rt->core()->Submit(std::move(spec), Opaque(std::move(nested)));
@@ -297,6 +316,7 @@ ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
     has_cpu |= name == "CPU";
   }
   if (!has_cpu) spec.resources.emplace_back("CPU", 1.0);  // held for the actor's life
+  ApplyScheduling(options.scheduling, spec);
   wire::ActorOptions& o = spec.actor_options;
   o.name = options.name;
   o.ns = options.ns;
@@ -541,4 +561,74 @@ std::vector<ObjectStats> ListLocalObjects() {
 }
 
 }  // namespace internal
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// Runs `fn` on the loop of `rt` and returns its result (loop-confined state, read safely).
+template <typename T, typename Fn>
+T OnLoop(api::Runtime* rt, Fn&& fn) {
+  std::promise<T> p;
+  rt->loop()->Post([&p, &fn] { p.set_value(fn()); });
+  return p.get_future().get();
+}
+
+}  // namespace
+
+NodeId GetCurrentNodeId() { return Current()->self(); }
+
+std::vector<NodeInfo> GetNodes() {
+  auto rt = Current();
+  scheduler::ClusterView view =
+      OnLoop<scheduler::ClusterView>(rt.get(), [&] { return rt->core()->cluster_view(); });
+  std::vector<NodeInfo> out;
+  for (const scheduler::NodeView& n : view.nodes) {
+    NodeInfo info;
+    info.id = n.id;
+    info.alive = n.alive;
+    info.rank = n.id.value();
+    for (const launch::PeerInfo& p : rt->peers())
+      if (p.rank == n.id.value()) info.hostname = p.hostname;
+    info.resources = n.total.ToMap();
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [](const NodeInfo& a, const NodeInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+std::map<std::string, double> GetClusterResources() {
+  auto rt = Current();
+  return OnLoop<std::map<std::string, double>>(rt.get(), [&] {
+    ResourceSet sum;
+    for (const scheduler::NodeView& n : rt->core()->cluster_view().nodes)
+      if (n.alive) sum.Add(n.total);
+    return sum.ToMap();
+  });
+}
+
+std::map<std::string, double> GetAvailableResources() {
+  auto rt = Current();
+  return OnLoop<std::map<std::string, double>>(rt.get(), [&] {
+    ResourceSet sum;
+    for (const scheduler::NodeView& n : rt->core()->cluster_view().nodes) {
+      if (!n.alive) continue;
+      for (const auto& [name, units] : n.available.items())
+        if (units > 0) sum.SetUnits(name, sum.Units(name) + units);
+    }
+    return sum.ToMap();
+  });
+}
+
+std::vector<int> GetGpuIds() { return raylet::CurrentGpuIds(); }
+
+std::vector<InfeasibleTask> GetInfeasibleTasks() {
+  auto rt = Current();
+  auto tasks = OnLoop<std::vector<core::CoreWorker::Infeasible>>(
+      rt.get(), [&] { return rt->core()->InfeasibleTasks(); });
+  std::vector<InfeasibleTask> out;
+  for (auto& t : tasks) out.push_back({t.task, t.name, t.demand.ToMap(), t.reason});
+  return out;
+}
+
 }  // namespace ferry

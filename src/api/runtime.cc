@@ -1,5 +1,7 @@
 #include "src/api/runtime.h"
 
+#include "src/api/node_resources.h"
+
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,55 +18,6 @@
 
 namespace ferry::api {
 namespace {
-
-// CPUs this process may really use: its affinity mask, capped by SLURM_CPUS_PER_TASK.
-int AvailableCpus() {
-  cpu_set_t set;
-  int n = 0;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
-  if (n <= 0) n = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
-  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
-    int slurm = std::atoi(s);
-    if (slurm > 0 && slurm < n) n = slurm;
-  }
-  return std::max(n, 1);
-}
-
-// Reads one number from a file (a cgroup limit), or 0.
-uint64_t ReadNumber(const char* path) {
-  FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return 0;
-  unsigned long long v = 0;
-  int n = std::fscanf(f, "%llu", &v);
-  std::fclose(f);
-  return n == 1 ? v : 0;
-}
-
-// Bytes of memory this host may still give the processes of this job: the kernel's
-// MemAvailable, capped by the cgroup limit (v2 or v1) and Slurm's memory allocation.
-uint64_t AvailableMemory(double cpus) {
-  uint64_t avail = 0;
-  if (FILE* f = std::fopen("/proc/meminfo", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof(line), f) != nullptr) {
-      unsigned long long kb = 0;
-      if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = kb * 1024;
-    }
-    std::fclose(f);
-  }
-  if (avail == 0) avail = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  auto cap = [&avail](uint64_t limit) {
-    if (limit > 0 && limit < avail) avail = limit;
-  };
-  if (uint64_t max = ReadNumber("/sys/fs/cgroup/memory.max"); max > 0)  // "max" reads as 0
-    cap(max - std::min(max, ReadNumber("/sys/fs/cgroup/memory.current")));
-  if (uint64_t lim = ReadNumber("/sys/fs/cgroup/memory/memory.limit_in_bytes"); lim < (1ull << 60))
-    cap(lim - std::min(lim, ReadNumber("/sys/fs/cgroup/memory/memory.usage_in_bytes")));
-  if (const char* s = std::getenv("SLURM_MEM_PER_NODE")) cap(std::strtoull(s, nullptr, 10) << 20);
-  if (const char* s = std::getenv("SLURM_MEM_PER_CPU"))
-    cap(static_cast<uint64_t>(std::strtoull(s, nullptr, 10) * std::max(1.0, cpus)) << 20);
-  return avail;
-}
 
 std::string RandomHex(size_t n) {
   std::random_device rd;
@@ -118,15 +71,17 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   FERRY_ASSIGN_OR_RETURN(
       transport_, transport::CreateTransport(transport_name, {rank, config.ucx_peer_errors != 0}));
 
-  double cpus = config.num_cpus >= 0 ? config.num_cpus : AvailableCpus();
-  if (rank == 0 && config.head_cpus >= 0) cpus = config.head_cpus;
+  FERRY_ASSIGN_OR_RETURN(NodeResources offered,
+                         DetectNodeResources(config, rank == 0, /*local_ranks=*/1, 0));
+  offered.total.SetUnits(kMemory, 0);  // known after the exchange (shared among local ranks)
+  const double cpus = offered.total.Get(kCpu);
 
   launch::PeerInfo mine;
   mine.rank = rank;
   mine.address = transport_->Address();
   mine.hostname = Hostname();
   mine.pid = static_cast<int32_t>(getpid());
-  mine.cpus = cpus;
+  mine.resources = offered.total;
   mine.function_hash = internal::FunctionTableHash();
   mine.function_count = internal::FunctionTableSize();
   mine.session_id = RandomHex(12);
@@ -165,7 +120,7 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   log::SetSink(session_dir_ + "/logs/rank-" + std::to_string(rank) + ".log",
                "rank " + std::to_string(rank));
   FERRY_LOG(INFO) << "rank " << rank << " of " << nodes_ << " on " << mine.hostname << ", pid "
-                  << mine.pid << ", " << cpus << " CPUs, transport " << transport_->Name()
+                  << mine.pid << ", transport " << transport_->Name()
                   << ", session " << session_dir_ << ", " << local_ranks << " rank(s) on " << cores
                   << " cores of this host: polling " << spin_us << " us (loop), "
                   << executor_spin_us << " us (executors)";
@@ -176,7 +131,7 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
     arena_bytes = static_cast<uint64_t>(config.object_store_memory);
   } else {
     arena_bytes = static_cast<uint64_t>(
-        0.3 * static_cast<double>(AvailableMemory(cpus)) / std::max<size_t>(local_ranks, 1));
+        0.3 * static_cast<double>(UsableMemory(cpus)) / std::max<size_t>(local_ranks, 1));
   }
   const std::string spill_dir =
       config.spill_dir.empty() ? session_dir_ + "/spill" : config.spill_dir;
@@ -190,21 +145,44 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
                   << " MiB shared-memory arena, spilling to " << spill_dir;
   objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(),
                                                      store_.get());
-  raylet_ = std::make_unique<raylet::Raylet>(
-      raylet::RayletOptions{self_, cpus, config.inline_threshold_bytes, config.max_batch,
-                            executor_spin_us},
-      loop_.get(), messenger_.get(), objects_.get(), store_.get());
+  // Memory: this rank's share of what the host may give the job, less its object store.
+  FERRY_ASSIGN_OR_RETURN(NodeResources full,
+                         DetectNodeResources(config, rank == 0, local_ranks, arena_bytes));
+  resources_ = full.total;
+  gpu_ids_ = full.gpu_ids;
+  FERRY_LOG(INFO) << "resources: " << full.explain;
+  raylet::RayletOptions ropts;
+  ropts.self = self_;
+  ropts.resources = resources_;
+  ropts.gpu_ids = gpu_ids_;
+  ropts.report_ms = config.resource_report_ms;
+  ropts.inline_threshold = config.inline_threshold_bytes;
+  ropts.max_batch = config.max_batch;
+  ropts.executor_spin_us = executor_spin_us;
+  raylet_ = std::make_unique<raylet::Raylet>(ropts, loop_.get(), messenger_.get(), objects_.get(),
+                                             store_.get());
   core_ = std::make_unique<core::CoreWorker>(
       core::CoreOptions{self_, config.inline_threshold_bytes, config.max_batch}, loop_.get(),
       messenger_.get(), objects_.get(), store_.get());
 
-  scheduler::ClusterView view;
+  std::vector<wire::NodeState> initial;
   std::vector<gcs::NodeEntry> entries;
+  peers_ = topo.peers;
   for (const launch::PeerInfo& p : topo.peers) {
-    view.nodes.push_back({NodeId(p.rank), true, p.cpus, 0});
-    entries.push_back({NodeId(p.rank), p.hostname, p.pid, p.cpus, true});
+    wire::NodeState st;
+    st.node = NodeId(p.rank);
+    st.total = p.rank == rank ? resources_ : p.resources;
+    st.available = st.total;
+    initial.push_back(st);
+    entries.push_back({NodeId(p.rank), p.hostname, p.pid, st.total, true});
   }
-  core_->SetClusterView(std::move(view));
+  {
+    scheduler::ClusterView view;
+    std::unordered_map<NodeId, size_t> index;
+    gcs::ApplyStates(view, index, initial);
+    core_->SetClusterView(std::move(view));
+  }
+  raylet_->ApplyClusterView(initial);
   // Owner and raylet of this process hand each other specs and results without encoding.
   core_->SetLocalRaylet(
       [this](std::vector<wire::TaskSpec> specs) { raylet_->SubmitTasks(self_, std::move(specs)); });
@@ -217,8 +195,10 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
                               core_->WhenBorrowsSettled(std::move(cb));
                             });
   if (is_head()) {
-    gcs_ = std::make_unique<gcs::GcsServer>(loop_.get(), messenger_.get(), std::move(entries),
-                                            std::chrono::milliseconds(config.heartbeat_period_ms));
+    gcs_ = std::make_unique<gcs::GcsServer>(
+        loop_.get(), messenger_.get(), std::move(entries),
+        std::chrono::milliseconds(config.heartbeat_period_ms),
+        std::chrono::milliseconds(std::max(1, config.resource_report_ms)));
   } else {
     monitor_ = std::make_unique<gcs::HeadMonitor>(
         loop_.get(), SteadyClock::Get(), std::chrono::milliseconds(config.heartbeat_timeout_ms),
@@ -240,6 +220,7 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   loop_->Post([this] {
     if (gcs_) gcs_->Start();
     if (monitor_) monitor_->Start();
+    raylet_->Start();
   });
   return Status::Ok();
 }
@@ -304,8 +285,21 @@ void Runtime::RegisterHandlers() {
                        [this](NodeId from, const Buffer& m) { core_->HandleActorReply(from, m); });
   messenger_->Register(Type(MsgType::kActorUpdate),
                        [this](NodeId from, const Buffer& m) { core_->HandleActorUpdate(from, m); });
-  messenger_->Register(Type(MsgType::kNodeResources), [this](NodeId from, const Buffer& m) {
-    core_->HandleNodeResources(from, m);
+  messenger_->Register(Type(MsgType::kClusterView), [this](NodeId from, const Buffer& m) {
+    std::vector<wire::NodeState> states;
+    if (Status st = wire::DecodeNodeStates(m, &states); !st.ok() || from != NodeId(0)) {
+      FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a ClusterView message from " << from << ": "
+                                    << (st.ok() ? "only the head sends it" : st.ToString());
+      return;
+    }
+    core_->ApplyClusterView(states);
+    raylet_->ApplyClusterView(states);
+  });
+  messenger_->Register(Type(MsgType::kResourceReport), [this](NodeId from, const Buffer& m) {
+    if (gcs_) gcs_->cluster().HandleReport(from, m);
+  });
+  messenger_->Register(Type(MsgType::kTaskForwarded), [this](NodeId from, const Buffer& m) {
+    core_->HandleTaskForwarded(from, m);
   });
   messenger_->Register(Type(MsgType::kActorCreate), [this](NodeId from, const Buffer& m) {
     raylet_->HandleActorCreate(from, m);

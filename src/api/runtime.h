@@ -39,6 +39,12 @@ class Runtime {
   raylet::Raylet* raylet() { return raylet_.get(); }
   store::ObjectStore* store() { return store_.get(); }
   const Config& config() const { return config_; }
+  // What this rank offers, and the GPU ids behind its GPU resource. Immutable after Start.
+  const ResourceSet& resources() const { return resources_; }
+  const std::vector<int>& gpu_ids() const { return gpu_ids_; }
+  // Every rank as bootstrap found it (host, pid). Immutable after Start.
+  const std::vector<launch::PeerInfo>& peers() const { return peers_; }
+  gcs::GcsServer* gcs() { return gcs_.get(); }
 
   // Worker ranks: blocks until the head says shut down (or is lost), then stops.
   // Returns the process exit code.
@@ -57,6 +63,9 @@ class Runtime {
   NodeId self_;
   size_t nodes_ = 1;
   std::string session_dir_;
+  ResourceSet resources_;
+  std::vector<int> gpu_ids_;
+  std::vector<launch::PeerInfo> peers_;
 
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<transport::Transport> transport_;

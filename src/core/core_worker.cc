@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "src/common/logging.h"
+#include "src/gcs/cluster_table.h"
 
 namespace ferry::core {
 
@@ -160,7 +161,7 @@ void CoreWorker::DoSubmit(wire::TaskSpec spec, Holds holds) {
   ret.local_refs += 1;
   ret.producing = true;
   Pending p;
-  p.cpus = spec.cpus();
+  if (spec.kind != wire::TaskKind::kActorCall) p.demand = ResourceSet::FromPairs(spec.resources);
   p.actor_call = spec.kind == wire::TaskKind::kActorCall;
   p.holds = std::move(holds);
   for (const wire::TaskArg& a : spec.args) {
@@ -179,23 +180,98 @@ void CoreWorker::DoSubmit(wire::TaskSpec spec, Holds holds) {
 }
 
 void CoreWorker::Place(wire::TaskSpec spec) {
-  scheduler::PlacementRequest req{spec.cpus()};
+  auto pit = pending_.find(spec.id);
+  if (pit == pending_.end()) return;  // failed meanwhile
+  Pending& p = pit->second;
+  scheduler::PlacementRequest req{&p.demand};
+  req.strategy = static_cast<scheduler::Strategy>(spec.strategy);
+  req.affinity_node = spec.affinity_node;
+  req.soft = spec.affinity_soft;
+  // Where the bytes of its arguments are, as far as this owner knows (its own objects).
+  for (const ObjectId& arg : p.owned_args) {
+    auto it = owned_.find(arg);
+    if (it == owned_.end() || !it->second.ready ||
+        it->second.value.kind != wire::ObjectValue::Kind::kLocation)
+      continue;
+    const uint64_t size = it->second.value.location.size;
+    for (NodeId n : it->second.copies) {
+      auto at = std::find_if(req.arg_bytes.begin(), req.arg_bytes.end(),
+                             [&](const auto& e) { return e.first == n; });
+      if (at == req.arg_bytes.end()) {
+        req.arg_bytes.emplace_back(n, size);
+      } else {
+        at->second += size;
+      }
+    }
+  }
   scheduler::Decision d = scheduler::PickNode(view_, req, options_.self, rotate_++);
+  if (d.outcome == scheduler::Placement::kUnavailable) {
+    FailTask(spec.id, wire::ErrorKind::kUnschedulable,
+             "task '" + spec.name + "' cannot run: " + d.reason);
+    return;
+  }
   if (d.outcome == scheduler::Placement::kInfeasible) {
     if (!warned_infeasible_) {
       warned_infeasible_ = true;
-      FERRY_LOG(WARNING) << "task '" << spec.name << "' needs " << req.cpus
-                         << " CPUs, more than any node offers; it stays pending until a node "
-                            "that can run it joins";
+      FERRY_LOG(WARNING) << "task '" << spec.name << "' needs " << p.demand.ToString() << ": "
+                         << d.reason
+                         << "; it stays pending until a node that can run it joins (further "
+                            "such tasks are not logged; ferry::GetInfeasibleTasks() lists them)";
     }
     infeasible_.push_back(std::move(spec));
+    infeasible_reasons_.push_back(std::move(d.reason));
     return;
   }
-  Pending& p = pending_[spec.id];
   p.node = d.node;
   if (auto it = view_index_.find(d.node); it != view_index_.end())
-    view_.nodes[it->second].used_cpus += p.cpus;
+    view_.nodes[it->second].inflight.Add(p.demand);
   Enqueue(d.node, std::move(spec));
+}
+
+void CoreWorker::RetryInfeasible() {
+  if (infeasible_.empty()) return;
+  std::vector<wire::TaskSpec> waiting = std::move(infeasible_);
+  infeasible_.clear();
+  infeasible_reasons_.clear();
+  for (wire::TaskSpec& spec : waiting) Place(std::move(spec));
+}
+
+std::vector<CoreWorker::Infeasible> CoreWorker::InfeasibleTasks() const {
+  std::vector<Infeasible> out;
+  for (size_t i = 0; i < infeasible_.size(); ++i) {
+    const wire::TaskSpec& spec = infeasible_[i];
+    out.push_back({spec.id, spec.name, ResourceSet::FromPairs(spec.resources),
+                   infeasible_reasons_[i]});
+  }
+  return out;
+}
+
+void CoreWorker::ApplyClusterView(const std::vector<wire::NodeState>& states) {
+  if (gcs::ApplyStates(view_, view_index_, states)) RetryInfeasible();
+}
+
+void CoreWorker::HandleTaskForwarded(NodeId from, const Buffer& msg) {
+  std::vector<std::pair<TaskId, NodeId>> forwards;
+  if (Status st = wire::DecodeForwards(msg, &forwards); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed TaskForwarded message from " << from
+                                  << ": " << st.ToString();
+    return;
+  }
+  for (const auto& [task, node] : forwards) {
+    auto it = pending_.find(task);
+    if (it == pending_.end() || it->second.node != from) continue;  // done, or moved again
+    Pending& p = it->second;
+    if (auto v = view_index_.find(p.node); v != view_index_.end())
+      view_.nodes[v->second].inflight.Subtract(p.demand);
+    p.node = node;
+    if (auto v = view_index_.find(node); v != view_index_.end()) {
+      view_.nodes[v->second].inflight.Add(p.demand);
+      if (!view_.nodes[v->second].alive)
+        FailTask(task, wire::ErrorKind::kObjectLost,
+                 "task " + task.ToString() + " was lost: it was forwarded to " +
+                     node.ToString() + ", which died");
+    }
+  }
 }
 
 void CoreWorker::Enqueue(NodeId node, wire::TaskSpec spec) {
@@ -258,7 +334,7 @@ void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> re
     Pending p = std::move(pit->second);
     pending_.erase(pit);
     if (auto it = view_index_.find(p.node); it != view_index_.end())
-      view_.nodes[it->second].used_cpus = std::max(0.0, view_.nodes[it->second].used_cpus - p.cpus);
+      view_.nodes[it->second].inflight.Subtract(p.demand);
     auto oit = owned_.find(r.return_id);
     if (!r.contained.empty()) {
       // The result holds refs: take holds of our own for as long as the result lives, then
@@ -647,18 +723,6 @@ void CoreWorker::ApplyActorEvent(const wire::ActorEvent& ev) {
     route.creation_holds.clear();
     holds.clear();
   }
-}
-
-void CoreWorker::HandleNodeResources(NodeId from, const Buffer& msg) {
-  std::vector<std::pair<NodeId, double>> held;
-  if (Status st = wire::DecodeNodeResources(msg, &held); !st.ok()) {
-    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed NodeResources message from " << from
-                                  << ": " << st.ToString();
-    return;
-  }
-  for (const auto& [node, cpus] : held)
-    if (auto it = view_index_.find(node); it != view_index_.end())
-      view_.nodes[it->second].reserved_cpus = cpus;
 }
 
 }  // namespace ferry::core

@@ -95,7 +95,20 @@ class CoreWorker {
   void RequestGcs(wire::MsgType type, wire::ActorEvent request, GcsReply on_reply);
   void HandleActorUpdate(NodeId from, const Buffer& msg);
   void HandleActorReply(NodeId from, const Buffer& msg);
-  void HandleNodeResources(NodeId from, const Buffer& msg);
+  // The cluster view the GCS broadcast; pending infeasible tasks retry against it.
+  void ApplyClusterView(const std::vector<wire::NodeState>& states);
+  // A raylet spilled our tasks back to another node.
+  void HandleTaskForwarded(NodeId from, const Buffer& msg);
+  // Loop thread. Tasks of this process that no node can run (yet), with the reason.
+  struct Infeasible {
+    TaskId task;
+    std::string name;
+    ResourceSet demand;
+    std::string reason;
+  };
+  std::vector<Infeasible> InfeasibleTasks() const;
+  // Loop thread. The view this owner places against.
+  const scheduler::ClusterView& cluster_view() const { return view_; }
 
   // Borrowing: handles on another owner's objects register this process with that owner.
   void HandleAddBorrower(NodeId from, const Buffer& msg);
@@ -134,7 +147,7 @@ class CoreWorker {
   };
   struct Pending {
     NodeId node;
-    double cpus = 1;
+    ResourceSet demand;
     std::vector<ObjectId> owned_args;
     bool actor_call = false;
     // Actor calls that may be resent after a restart keep their spec.
@@ -161,6 +174,7 @@ class CoreWorker {
   void AddRef(const ObjectId& id);
   void ReleaseRef(const ObjectId& id);
   void Place(wire::TaskSpec spec);
+  void RetryInfeasible();
   void FlushSubmissions();
   void SendSpecs(NodeId node, std::vector<wire::TaskSpec> batch);
   void SetReady(const ObjectId& id, wire::ObjectValue value);
@@ -196,6 +210,7 @@ class CoreWorker {
   std::unordered_map<ObjectId, Owned> owned_;
   std::unordered_map<TaskId, Pending> pending_;
   std::vector<wire::TaskSpec> infeasible_;
+  std::vector<std::string> infeasible_reasons_;  // parallel to infeasible_
   bool warned_infeasible_ = false;
   std::unordered_map<NodeId, std::vector<wire::TaskSpec>> outgoing_;
   bool flush_posted_ = false;

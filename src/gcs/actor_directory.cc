@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "src/common/logging.h"
-#include "src/gcs/gcs.h"
+#include "src/gcs/cluster_table.h"
 
 namespace ferry::gcs {
 namespace {
@@ -13,13 +13,8 @@ constexpr uint16_t Type(wire::MsgType t) { return static_cast<uint16_t>(t); }
 }  // namespace
 
 ActorDirectory::ActorDirectory(EventLoop* loop, transport::Messenger* messenger,
-                               const std::vector<NodeEntry>& nodes)
-    : loop_(loop), messenger_(messenger) {
-  for (const NodeEntry& n : nodes) {
-    index_[n.id] = view_.nodes.size();
-    view_.nodes.push_back({n.id, n.alive, n.cpus, 0});
-  }
-}
+                               ClusterTable* cluster)
+    : loop_(loop), messenger_(messenger), cluster_(cluster) {}
 
 size_t ActorDirectory::live_actors() const {
   return std::count_if(actors_.begin(), actors_.end(), [](const auto& kv) {
@@ -70,7 +65,7 @@ void ActorDirectory::HandleRegister(NodeId from, const internal::Buffer& msg) {
     names_[NameKey(o.ns, o.name)] = id;
   }
   Entry& e = actors_[id];
-  e.cpus = spec.cpus();
+  e.demand = ResourceSet::FromPairs(spec.resources);
   e.subscribers.insert(from);
   e.spec = std::move(spec);
   if (reply.request_id != 0) {
@@ -81,23 +76,35 @@ void ActorDirectory::HandleRegister(NodeId from, const internal::Buffer& msg) {
   Schedule(id);
 }
 
+namespace {
+scheduler::PlacementRequest RequestFor(const wire::TaskSpec& spec, const ResourceSet& demand) {
+  scheduler::PlacementRequest req{&demand};
+  req.strategy = static_cast<scheduler::Strategy>(spec.strategy);
+  req.affinity_node = spec.affinity_node;
+  req.soft = spec.affinity_soft;
+  return req;
+}
+}  // namespace
+
 void ActorDirectory::Schedule(const ActorId& id) {
   Entry& e = actors_.at(id);
-  scheduler::Decision d = scheduler::PickActorNode(view_, e.cpus, rotate_++);
+  scheduler::Decision d =
+      scheduler::PickActorNode(cluster_->view(), RequestFor(e.spec, e.demand), rotate_++);
+  if (d.outcome == scheduler::Placement::kUnavailable) {
+    MarkDead(id, "it cannot be placed: " + d.reason);
+    return;
+  }
   if (d.outcome == scheduler::Placement::kInfeasible) {
     if (std::find(pending_.begin(), pending_.end(), id) == pending_.end()) {
       pending_.push_back(id);
-      FERRY_LOG(WARNING) << id << " (" << e.spec.function << ") needs " << e.cpus
-                         << " CPUs for its lifetime and no live node has that many not held by "
-                            "other actors; it stays pending until some are released";
+      FERRY_LOG(WARNING) << id << " (" << e.spec.function << ") needs " << e.demand.ToString()
+                         << " for its lifetime: " << d.reason
+                         << "; it stays pending until a node has room";
     }
     return;
   }
   e.node = d.node;
-  scheduler::NodeView& n = view_.nodes[index_.at(d.node)];
-  n.reserved_cpus += e.cpus;
-  n.actors++;
-  PublishResources();
+  cluster_->Reserve(d.node, e.demand, 1);
   e.spec.actor_options.incarnation = e.incarnation;
   messenger_->Send(d.node, Type(wire::MsgType::kActorCreate), wire::EncodeTaskSpecs({e.spec}));
 }
@@ -110,7 +117,8 @@ void ActorDirectory::TryPending() {
     if (it == actors_.end() || it->second.state == wire::ActorState::kDead ||
         !it->second.node.IsNil())
       continue;
-    scheduler::Decision d = scheduler::PickActorNode(view_, it->second.cpus, rotate_);
+    scheduler::Decision d = scheduler::PickActorNode(
+        cluster_->view(), RequestFor(it->second.spec, it->second.demand), rotate_);
     if (d.outcome == scheduler::Placement::kInfeasible) {
       pending_.push_back(id);  // still no room; no second warning
       continue;
@@ -121,14 +129,15 @@ void ActorDirectory::TryPending() {
 
 void ActorDirectory::Release(Entry& e) {
   if (e.node.IsNil()) return;
-  auto it = index_.find(e.node);
-  if (it != index_.end()) {
-    scheduler::NodeView& n = view_.nodes[it->second];
-    n.reserved_cpus = std::max(0.0, n.reserved_cpus - e.cpus);
-    n.actors = std::max(0, n.actors - 1);
-  }
+  cluster_->Unreserve(e.node, e.demand, 1);
   e.node = NodeId();
-  PublishResources();
+}
+
+void ActorDirectory::KillGroup(const PlacementGroupId& pg, const std::string& why) {
+  std::vector<ActorId> victims;
+  for (const auto& [id, e] : actors_)
+    if (e.spec.placement_group == pg && e.state != wire::ActorState::kDead) victims.push_back(id);
+  for (const ActorId& id : victims) Lost(id, why, /*allow_restart=*/false);
 }
 
 void ActorDirectory::HandleCreated(NodeId from, const internal::Buffer& msg) {
@@ -267,8 +276,6 @@ void ActorDirectory::HandleLookup(NodeId from, const internal::Buffer& msg) {
 }
 
 void ActorDirectory::OnNodeDead(NodeId node) {
-  auto idx = index_.find(node);
-  if (idx != index_.end()) view_.nodes[idx->second].alive = false;
   std::vector<ActorId> hosted, orphaned;
   for (auto& [id, e] : actors_) {
     e.subscribers.erase(node);
@@ -324,21 +331,6 @@ void ActorDirectory::Publish(const ActorId& id) {
 
 void ActorDirectory::Reply(NodeId to, wire::ActorEvent ev) {
   messenger_->Send(to, Type(wire::MsgType::kActorReply), wire::EncodeActorEvent(ev));
-}
-
-void ActorDirectory::PublishResources() {
-  if (resources_posted_) return;
-  resources_posted_ = true;
-  loop_->Post([this] { FlushResources(); });
-}
-
-void ActorDirectory::FlushResources() {
-  resources_posted_ = false;
-  std::vector<std::pair<NodeId, double>> held;
-  for (const scheduler::NodeView& n : view_.nodes) held.emplace_back(n.id, n.reserved_cpus);
-  std::string bytes = wire::EncodeNodeResources(held);
-  for (const scheduler::NodeView& n : view_.nodes)
-    if (n.alive) messenger_->Send(n.id, Type(wire::MsgType::kNodeResources), bytes);
 }
 
 }  // namespace ferry::gcs

@@ -1,8 +1,9 @@
 // ActorDirectory: the GCS's actor table. Registers actors (unique live names per namespace),
-// places them (spreading over the nodes whose CPUs are not held by other actors), asks the
-// chosen raylet to run the factory, supervises restarts (Kill(false), node death), and tells
-// every subscriber (creator and callers) where each actor lives or why it died. It also
-// publishes, per node, the CPUs held by actors so owners do not place tasks on them.
+// places them (spreading over the nodes whose resources are not held by other actors or
+// bundles, or where their node affinity or placement group says), asks the chosen raylet to
+// run the factory, supervises restarts (Kill(false), node death), and tells every subscriber
+// (creator and callers) where each actor lives or why it died. What actors hold is reserved in
+// the ClusterTable, which publishes it so owners do not place tasks there.
 // It is not in the path of method calls: callers send those straight to the hosting raylet.
 // Confined to the event loop thread of the head.
 #pragma once
@@ -23,12 +24,11 @@
 
 namespace ferry::gcs {
 
-struct NodeEntry;
+class ClusterTable;
 
 class ActorDirectory {
  public:
-  ActorDirectory(EventLoop* loop, transport::Messenger* messenger,
-                 const std::vector<NodeEntry>& nodes);
+  ActorDirectory(EventLoop* loop, transport::Messenger* messenger, ClusterTable* cluster);
 
   void HandleRegister(NodeId from, const internal::Buffer& msg);
   void HandleCreated(NodeId from, const internal::Buffer& msg);
@@ -38,6 +38,10 @@ class ActorDirectory {
   void HandleLookup(NodeId from, const internal::Buffer& msg);
   // Actors hosted there restart elsewhere or die; non-detached actors it created die.
   void OnNodeDead(NodeId node);
+  // Kills every actor of a removed placement group (no restart).
+  void KillGroup(const PlacementGroupId& pg, const std::string& why);
+  // Actors waiting for room try again (resources were freed or a node joined).
+  void TryPending();
 
   size_t live_actors() const;
 
@@ -48,7 +52,7 @@ class ActorDirectory {
     NodeId node;              // where it runs (or is being created); nil while unplaced
     uint32_t incarnation = 0;
     int restarts_used = 0;
-    double cpus = 0;
+    ResourceSet demand;
     std::string death;
     std::set<NodeId> subscribers;
   };
@@ -57,7 +61,6 @@ class ActorDirectory {
     return ns + '\x1f' + name;
   }
   void Schedule(const ActorId& id);
-  void TryPending();
   // The instance on its node is gone (or going): free what it held there.
   void Release(Entry& e);
   // Restarts the actor if it has restarts left (and `allow_restart`), else marks it dead.
@@ -66,21 +69,17 @@ class ActorDirectory {
   wire::ActorEvent EventFor(const ActorId& id, const Entry& e) const;
   void Publish(const ActorId& id);
   void Reply(NodeId to, wire::ActorEvent ev);
-  void PublishResources();
-  void FlushResources();
   bool Decode(NodeId from, const internal::Buffer& msg, wire::ActorEvent* ev, const char* what);
 
   // Immutable after construction.
   EventLoop* const loop_;
   transport::Messenger* const messenger_;
 
-  scheduler::ClusterView view_;  // CPUs and actor counts per node, as this table holds them
-  std::unordered_map<NodeId, size_t> index_;
+  ClusterTable* const cluster_;
   std::unordered_map<ActorId, Entry> actors_;
   std::map<std::string, ActorId> names_;  // live named actors
   std::deque<ActorId> pending_;            // waiting for a node with room
   uint64_t rotate_ = 0;
-  bool resources_posted_ = false;
 };
 
 }  // namespace ferry::gcs

@@ -1,6 +1,7 @@
 // The GCS's actor table against fake raylets and callers over the in-process transport:
 // unique names, placement within held CPUs, pending actors, kill and restart, node death.
 #include "src/gcs/actor_directory.h"
+#include "src/gcs/cluster_table.h"
 
 #include <gtest/gtest.h>
 
@@ -32,7 +33,6 @@ class ActorDirectoryTest : public ::testing::Test {
   static constexpr int kNodes = 3;  // node 0 is the head; every node has 1 CPU
 
   void SetUp() override {
-    std::vector<NodeEntry> entries;
     for (int i = 0; i < kNodes; ++i) {
       auto t = transport::InprocTransport::Create({static_cast<uint32_t>(i)});
       ASSERT_TRUE(t.ok());
@@ -42,9 +42,11 @@ class ActorDirectoryTest : public ::testing::Test {
       loops_[i] = std::move(l).value();
       messengers_[i] = std::make_unique<transport::Messenger>(
           loops_[i].get(), transports_[i].get(), NodeId(static_cast<uint32_t>(i)));
-      entries.push_back({NodeId(static_cast<uint32_t>(i)), "host", 0, 1.0, true});
     }
-    dir_ = std::make_unique<ActorDirectory>(loops_[0].get(), messengers_[0].get(), entries);
+    cluster_ = std::make_unique<ClusterTable>(loops_[0].get(), messengers_[0].get(), 10ms);
+    for (int i = 0; i < kNodes; ++i)
+      cluster_->AddNode(NodeId(static_cast<uint32_t>(i)), ResourceSet::FromPairs({{"CPU", 1}}));
+    dir_ = std::make_unique<ActorDirectory>(loops_[0].get(), messengers_[0].get(), cluster_.get());
     auto& head = *messengers_[0];
     head.Register(T(MsgType::kActorRegister),
                   [this](NodeId f, const Buffer& b) { dir_->HandleRegister(f, b); });
@@ -68,7 +70,7 @@ class ActorDirectoryTest : public ::testing::Test {
         ASSERT_TRUE(wire::DecodeTaskSpecs(b, &specs).ok());
         Record({MsgType::kActorCreate, me, {}, specs.at(0)});
       });
-      messengers_[i]->Register(T(MsgType::kNodeResources), [](NodeId, const Buffer&) {});
+      messengers_[i]->Register(T(MsgType::kClusterView), [](NodeId, const Buffer&) {});
       messengers_[i]->Attach(nullptr);
     }
     for (int i = 0; i < kNodes; ++i) {
@@ -147,6 +149,7 @@ class ActorDirectoryTest : public ::testing::Test {
   std::array<std::unique_ptr<transport::InprocTransport>, kNodes> transports_;
   std::array<std::unique_ptr<EventLoop>, kNodes> loops_;
   std::array<std::unique_ptr<transport::Messenger>, kNodes> messengers_;
+  std::unique_ptr<ClusterTable> cluster_;
   std::unique_ptr<ActorDirectory> dir_;
   std::mutex mu_;
   std::vector<Seen> seen_;
@@ -211,12 +214,18 @@ TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
   Created(c1, true);
   // Its node dies: the second and last restart.
   NodeId host = c1.to;
-  loops_[0]->Post([this, host] { dir_->OnNodeDead(host); });
+  loops_[0]->Post([this, host] {
+    cluster_->MarkDead(host);
+    dir_->OnNodeDead(host);
+  });
   Seen c2 = Next(MsgType::kActorCreate);
   EXPECT_NE(c2.to, host);
   EXPECT_EQ(c2.spec.actor_options.incarnation, 2u);
   Created(c2, true);
-  loops_[0]->Post([this, node = c2.to] { dir_->OnNodeDead(node); });
+  loops_[0]->Post([this, node = c2.to] {
+    cluster_->MarkDead(node);
+    dir_->OnNodeDead(node);
+  });
   // No restart left: it is dead, and nothing is created anywhere.
   auto deadline = std::chrono::steady_clock::now() + 10s;
   size_t live = 1;

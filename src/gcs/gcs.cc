@@ -6,15 +6,24 @@
 namespace ferry::gcs {
 
 GcsServer::GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vector<NodeEntry> nodes,
-                     std::chrono::milliseconds heartbeat_period)
+                     std::chrono::milliseconds heartbeat_period,
+                     std::chrono::milliseconds view_period)
     : loop_(loop),
       messenger_(messenger),
       nodes_(std::move(nodes)),
       period_(heartbeat_period),
-      actors_(loop, messenger, nodes_) {}
+      cluster_(loop, messenger, view_period),
+      actors_(loop, messenger, &cluster_) {
+  for (const NodeEntry& n : nodes_) {
+    cluster_.AddNode(n.id, n.resources);
+    if (!n.alive) cluster_.MarkDead(n.id);
+  }
+  cluster_.OnFreed([this] { actors_.TryPending(); });
+}
 
 void GcsServer::Start() {
   if (nodes_.size() > 1) beat_timer_ = loop_->AddTimer(period_, [this] { Beat(); });
+  cluster_.Start();
 }
 
 void GcsServer::Beat() {
@@ -36,6 +45,7 @@ void GcsServer::BeginShutdown(std::chrono::milliseconds timeout,
   }
   if (beat_timer_ != 0) loop_->CancelTimer(beat_timer_);
   beat_timer_ = 0;
+  cluster_.Stop();
   shutdown_timer_ = loop_->AddTimer(timeout, [this] { MaybeFinishShutdown(/*timed_out=*/true); });
   MaybeFinishShutdown(false);
 }
@@ -52,6 +62,7 @@ void GcsServer::OnNodeDead(NodeId node) {
       FERRY_LOG(WARNING) << node << " (" << n.hostname << ", pid " << n.pid << ") is dead";
     }
   awaiting_ack_.erase(node);
+  cluster_.MarkDead(node);
   actors_.OnNodeDead(node);
   if (shutdown_done_) MaybeFinishShutdown(false);
 }

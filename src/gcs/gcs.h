@@ -1,6 +1,6 @@
 // The head's control service (GcsServer) and the workers' watch on it (HeadMonitor).
-// In this release membership is fixed at bootstrap: the GCS keeps the node table and the actor
-// table (ActorDirectory), sends heartbeats, and coordinates shutdown (every worker confirms
+// In this release membership is fixed at bootstrap: the GCS keeps the node table, the cluster
+// view (ClusterTable), the actor table (ActorDirectory), sends heartbeats, and coordinates shutdown (every worker confirms
 // before the head goes).
 // A worker that stops hearing the head ends itself non-zero: the driver is gone.
 // Both classes are confined to the event loop thread.
@@ -16,6 +16,7 @@
 #include "src/common/clock.h"
 #include "src/common/event_loop.h"
 #include "src/gcs/actor_directory.h"
+#include "src/gcs/cluster_table.h"
 #include "src/transport/messenger.h"
 
 namespace ferry::gcs {
@@ -24,14 +25,14 @@ struct NodeEntry {
   NodeId id;
   std::string hostname;
   int pid = 0;
-  double cpus = 0;
+  ResourceSet resources;
   bool alive = true;
 };
 
 class GcsServer {
  public:
   GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vector<NodeEntry> nodes,
-            std::chrono::milliseconds heartbeat_period);
+            std::chrono::milliseconds heartbeat_period, std::chrono::milliseconds view_period);
   void Start();
   // Tells every live worker to shut down; `done` runs once all confirmed or `timeout` passed,
   // with the nodes that did not confirm.
@@ -40,6 +41,8 @@ class GcsServer {
   void HandleShutdownAck(NodeId from);
   void OnNodeDead(NodeId node);
   ActorDirectory& actors() { return actors_; }
+  ClusterTable& cluster() { return cluster_; }
+  const std::vector<NodeEntry>& nodes() const { return nodes_; }
 
  private:
   void Beat();
@@ -54,6 +57,7 @@ class GcsServer {
   uint64_t shutdown_timer_ = 0;
   std::set<NodeId> awaiting_ack_;
   std::function<void(std::vector<NodeId>)> shutdown_done_;
+  ClusterTable cluster_;
   ActorDirectory actors_;
 };
 

@@ -11,27 +11,32 @@
 #include "ferry/internal/function_registry.h"
 #include "ferry/internal/runtime_hooks.h"
 #include "src/common/logging.h"
+#include "src/gcs/cluster_table.h"
 
 namespace ferry::raylet {
 namespace {
 
 thread_local Raylet* t_raylet = nullptr;
 thread_local double t_cpus = 0;
+thread_local const std::vector<int>* t_gpus = nullptr;
 thread_local bool t_in_actor = false;
 thread_local bool t_actor_restarted = false;
 
 // Marks the calling executor thread as running user code of this raylet (and of an actor).
 class BodyScope {
  public:
-  BodyScope(Raylet* raylet, double cpus, bool actor, bool restarted) {
+  BodyScope(Raylet* raylet, double cpus, bool actor, bool restarted,
+            const std::vector<int>* gpus) {
     t_raylet = raylet;
     t_cpus = cpus;
+    t_gpus = gpus;
     t_in_actor = actor;
     t_actor_restarted = restarted;
   }
   ~BodyScope() {
     t_raylet = nullptr;
     t_cpus = 0;
+    t_gpus = nullptr;
     t_in_actor = false;
     t_actor_restarted = false;
   }
@@ -57,6 +62,10 @@ std::string CurrentExceptionType() {
 
 Raylet* CurrentRaylet() { return t_raylet; }
 double CurrentTaskCpus() { return t_cpus; }
+const std::vector<int>& CurrentGpuIds() {
+  static const std::vector<int> kNone;
+  return t_gpus != nullptr ? *t_gpus : kNone;
+}
 bool InActor() { return t_in_actor; }
 bool CurrentActorRestarted() { return t_actor_restarted; }
 
@@ -70,9 +79,13 @@ Raylet::Raylet(RayletOptions options, EventLoop* loop, transport::Messenger* mes
       // No CPUs (a driver-only head): no idle executor polling for work that never comes;
       // threads start on demand if zero-CPU tasks arrive.
       pool_(std::make_unique<ExecutorPool>(
-          static_cast<size_t>(std::max(0.0, std::ceil(options.cpus))),
+          static_cast<size_t>(std::max(0.0, std::ceil(options.resources.Get(kCpu)))),
           std::chrono::microseconds(options.executor_spin_us))) {
-  max_args_admitted_ = std::max<size_t>(4, 2 * static_cast<size_t>(std::ceil(options.cpus)) + 2);
+  const double cpus = options.resources.Get(kCpu);
+  max_args_admitted_ = std::max<size_t>(4, 2 * static_cast<size_t>(std::ceil(cpus)) + 2);
+  total_ = options.resources;
+  available_ = total_;
+  for (int id : options.gpu_ids) gpu_free_.emplace_back(id, ResourceSet::kScale);
 }
 
 Raylet::~Raylet() { Stop(); }
@@ -84,7 +97,10 @@ void Raylet::Stop() {
     std::promise<void> cleared;
     loop_->Post([this, &cleared] {
       stopped_ = true;
-      ready_.clear();
+      if (report_timer_ != 0) loop_->CancelTimer(report_timer_);
+      report_timer_ = 0;
+      shapes_.clear();
+      ready_count_ = 0;
       awaiting_args_.clear();
       for (auto& [id, actor] : actors_) stopped_actors_.push_back(actor);
       actors_.clear();
@@ -93,7 +109,8 @@ void Raylet::Stop() {
     cleared.get_future().wait();
   } else {
     stopped_ = true;
-    ready_.clear();
+    shapes_.clear();
+    ready_count_ = 0;
     awaiting_args_.clear();
     for (auto& [id, actor] : actors_) stopped_actors_.push_back(actor);
     actors_.clear();
@@ -143,15 +160,76 @@ void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
                                     << " as a task (only the GCS creates actors)";
       continue;
     }
-    std::shared_ptr<Task> task = NewTask(from, std::move(spec));
+    // Results go to the task's owner, whoever forwarded it here.
+    const NodeId owner = spec.id.owner;
+    std::shared_ptr<Task> task = NewTask(owner, std::move(spec));
+    task->demand = ResourceSet::FromPairs(task->spec.resources);
+    if (!total_.Contains(task->demand)) {
+      if (Forward(task)) continue;
+      FERRY_LOG_RATE_LIMITED(WARNING)
+          << "task '" << task->spec.name << "' needs " << task->demand.ToString() << " and "
+          << options_.self << " has " << total_.ToString()
+          << " in total; it waits here until a node that can run it is known";
+    }
     if (task->unresolved == 0) {
-      ready_.push_back(std::move(task));
+      PushReady(std::move(task));
       continue;
     }
     awaiting_args_.push_back(std::move(task));
   }
   Dispatch();
   AdmitArgs();
+  Spillback();
+}
+
+void Raylet::PushReady(std::shared_ptr<Task> task) {
+  ready_count_++;
+  for (ShapeQueue& q : shapes_) {
+    if (q.demand == task->demand) {
+      q.tasks.push_back(std::move(task));
+      return;
+    }
+  }
+  shapes_.push_back({task->demand, {}});
+  shapes_.back().tasks.push_back(std::move(task));
+}
+
+void Raylet::Acquire(Task& task) {
+  available_.Subtract(task.demand);
+  int64_t need = task.demand.Units(kGpu);
+  if (need <= 0 || gpu_free_.empty()) return;
+  if (need >= ResourceSet::kScale) {
+    // Whole devices: the first free ones.
+    int64_t whole = (need + ResourceSet::kScale - 1) / ResourceSet::kScale;
+    for (auto& [id, free] : gpu_free_) {
+      if (whole == 0) break;
+      if (free != ResourceSet::kScale) continue;
+      free = 0;
+      task.gpus.push_back(id);
+      --whole;
+    }
+    return;
+  }
+  // A fraction: the busiest device that still has room, so whole devices stay free.
+  std::pair<int, int64_t>* best = nullptr;
+  for (auto& g : gpu_free_)
+    if (g.second >= need && (best == nullptr || g.second < best->second)) best = &g;
+  if (best == nullptr) return;
+  best->second -= need;
+  task.gpus.push_back(best->first);
+}
+
+void Raylet::Release(const ResourceSet& demand, const std::vector<int>& gpus) {
+  // Resources of a group removed meanwhile are not given back: they no longer exist here.
+  for (const auto& [name, units] : demand.items())
+    if (total_.Has(name)) available_.SetUnits(name, available_.Units(name) + units);
+  if (!gpus.empty()) {
+    int64_t need = demand.Units(kGpu);
+    int64_t each = need >= ResourceSet::kScale ? ResourceSet::kScale : need;
+    for (int id : gpus)
+      for (auto& [gid, free] : gpu_free_)
+        if (gid == id) free = std::min<int64_t>(ResourceSet::kScale, free + each);
+  }
 }
 
 void Raylet::AdmitArgs() {
@@ -212,30 +290,37 @@ void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const 
     AdmitArgs();
     return;
   }
-  ready_.push_back(task);
+  PushReady(task);
   Dispatch();
 }
 
 void Raylet::Dispatch() {
   std::vector<std::function<void()>> batch;
   bool admit = false;
-  while (!stopped_ && !ready_.empty()) {
-    double need = ready_.front()->spec.cpus();
-    // A task that asks for more CPUs than the node has would never start; run it when the
-    // node is idle rather than never (the owner only sends feasible work here).
-    bool fits = used_cpus_ + need <= options_.cpus + 1e-9 || used_cpus_ <= 1e-9;
-    if (!fits) break;
-    auto task = std::move(ready_.front());
-    ready_.pop_front();
-    if (task->actor && task->actor->dying) continue;  // killed before its factory ran
-    if (task->holds_args) {
-      ReleaseArgSlot(task);  // running now: its arguments stay held by the body alone
-      admit = true;
+  for (ShapeQueue& q : shapes_) {
+    while (!stopped_ && !q.tasks.empty()) {
+      if (q.tasks.front()->actor && q.tasks.front()->actor->dying) {  // killed before it ran
+        q.tasks.pop_front();
+        ready_count_--;
+        continue;
+      }
+      if (!available_.Contains(q.demand)) break;
+      std::shared_ptr<Task> task = std::move(q.tasks.front());
+      q.tasks.pop_front();
+      ready_count_--;
+      if (task->holds_args) {
+        ReleaseArgSlot(task);  // running now: its arguments stay held by the body alone
+        admit = true;
+      }
+      Acquire(*task);
+      if (task->actor) {
+        task->actor->holds_resources = true;
+        task->actor->gpus = task->gpus;
+      }
+      batch.push_back(MakeBody(std::move(task)));
     }
-    used_cpus_ += need;
-    if (task->actor) task->actor->holds_cpu = true;
-    batch.push_back(MakeBody(std::move(task)));
   }
+  std::erase_if(shapes_, [](const ShapeQueue& q) { return q.tasks.empty(); });
   pool_->Run(std::move(batch));  // one lock and at most one wake-up per idle thread
   if (admit) AdmitArgs();
 }
@@ -251,7 +336,7 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
         error = "'" + task->spec.function + "' is not a registered actor factory on " +
                 options_.self.ToString();
       } else {
-        BodyScope scope(this, 0, true, task->actor->incarnation > 0);
+        BodyScope scope(this, 0, true, task->actor->incarnation > 0, &task->actor->gpus);
         try {
           instance = fn->factory(task->args);
         } catch (const std::exception& e) {
@@ -279,7 +364,7 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
                "'" + task->spec.function + "' is an actor factory or method, not a task function"};
     } else {
       {
-        BodyScope scope(this, task->spec.cpus(), false, false);
+        BodyScope scope(this, task->demand.Get(kCpu), false, false, &task->gpus);
         internal::RefCapture returned;  // refs serialized into the result
         try {
           result = fn->invoker(task->args);
@@ -301,7 +386,7 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
     if (static_cast<int64_t>(result.size()) > options_.inline_threshold)
       result = store::ObjectStore::CopyIntoArena(store_->arena(), std::move(result));
     loop_->Post([this, task, result = std::move(result), error = std::move(error)]() mutable {
-      used_cpus_ -= task->spec.cpus();
+      Release(task->demand, task->gpus);
       Finished(task, std::move(result), std::move(error));
       Dispatch();
     });
@@ -405,13 +490,15 @@ void Raylet::OnNodeDead(NodeId node) {
 
 void Raylet::NotifyBlocked(double cpus) {
   loop_->Post([this, cpus] {
-    used_cpus_ -= cpus;
+    available_.SetUnits(kCpu, available_.Units(kCpu) + ResourceSet::ToUnits(cpus));
     Dispatch();
   });
 }
 
 void Raylet::NotifyUnblocked(double cpus) {
-  loop_->Post([this, cpus] { used_cpus_ += cpus; });
+  loop_->Post([this, cpus] {
+    available_.SetUnits(kCpu, available_.Units(kCpu) - ResourceSet::ToUnits(cpus));
+  });
 }
 
 // --- Actors ---------------------------------------------------------------------------------
@@ -435,13 +522,14 @@ void Raylet::HandleActorCreate(NodeId from, const Buffer& msg) {
   actor->incarnation = spec.actor_options.incarnation;
   actor->class_name = spec.actor_options.class_name;
   actor->max_concurrency = std::max(1, spec.actor_options.max_concurrency);
-  actor->cpus = spec.cpus();
+  actor->demand = ResourceSet::FromPairs(spec.resources);
   actors_[actor->id] = actor;
 
   std::shared_ptr<Task> task = NewTask(from, std::move(spec));
   task->actor = actor;
+  task->demand = actor->demand;
   if (task->unresolved == 0) {
-    ready_.push_back(std::move(task));
+    PushReady(std::move(task));
     Dispatch();
     return;
   }
@@ -456,18 +544,18 @@ void Raylet::CreationDone(const std::shared_ptr<Task>& task, void* instance, std
       actor->instance = instance;
       actor->deleter = internal::FindFunction(task->spec.function)->deleter;
     }
-    if (actor->holds_cpu) {
-      used_cpus_ -= actor->cpus;
-      actor->holds_cpu = false;
+    if (actor->holds_resources) {
+      Release(actor->demand, actor->gpus);
+      actor->holds_resources = false;
     }
     MaybeDestroyInstance(actor);
     Dispatch();
     return;
   }
   if (instance == nullptr) {
-    if (actor->holds_cpu) {
-      used_cpus_ -= actor->cpus;
-      actor->holds_cpu = false;
+    if (actor->holds_resources) {
+      Release(actor->demand, actor->gpus);
+      actor->holds_resources = false;
     }
     FERRY_LOG(WARNING) << actor->id << " (" << task->spec.function << ") failed to start on "
                        << options_.self << ": " << error;
@@ -573,7 +661,7 @@ std::function<void()> Raylet::MakeActorBody(std::shared_ptr<Task> task) {
                    Demangle(fn->class_name.c_str()) + ", but " + actor->id.ToString() +
                    " is a " + Demangle(actor->class_name.c_str())};
     } else {
-      BodyScope scope(this, 0, true, actor->incarnation > 0);
+      BodyScope scope(this, 0, true, actor->incarnation > 0, &actor->gpus);
       internal::RefCapture returned;  // refs serialized into the result
       try {
         result = fn->method(actor->instance, task->args);
@@ -633,9 +721,9 @@ void Raylet::DropActor(std::shared_ptr<LocalActor> actor, const std::string& why
   actor->queues.clear();
   for (auto& [caller, q] : queues)
     for (auto& task : q) Finished(task, Buffer(), {wire::ErrorKind::kActorDied, why});
-  if (actor->holds_cpu) {
-    used_cpus_ -= actor->cpus;
-    actor->holds_cpu = false;
+  if (actor->holds_resources) {
+    Release(actor->demand, actor->gpus);
+    actor->holds_resources = false;
   }
   MaybeDestroyInstance(actor);
   Dispatch();
@@ -651,6 +739,244 @@ void Raylet::MaybeDestroyInstance(const std::shared_ptr<LocalActor>& actor) {
   std::vector<std::function<void()>> work;
   work.push_back([instance, deleter] { deleter(instance); });
   if (!pool_->Run(std::move(work))) deleter(instance);  // stopping: no executor left
+}
+
+// --- Resources, reports, spillback ---------------------------------------------------------
+
+void Raylet::Start() {
+  Report();
+  if (report_timer_ == 0 && options_.report_ms > 0)
+    report_timer_ = loop_->AddTimer(std::chrono::milliseconds(options_.report_ms), [this] { Report(); });
+}
+
+wire::NodeState Raylet::CurrentState() const {
+  wire::NodeState s;
+  s.node = options_.self;
+  s.total = total_;
+  s.available = available_;
+  s.queued = static_cast<int64_t>(ready_count_ + awaiting_args_.size());
+  return s;
+}
+
+void Raylet::Report() {
+  if (stopped_) return;
+  wire::NodeState s = CurrentState();
+  if (reported_ && s.total == last_report_.total && s.available == last_report_.available &&
+      s.queued == last_report_.queued)
+    return;
+  reported_ = true;
+  messenger_->Send(NodeId(0), Type(wire::MsgType::kResourceReport), wire::EncodeNodeStates({s}));
+  last_report_ = std::move(s);
+}
+
+void Raylet::ApplyClusterView(const std::vector<wire::NodeState>& states) {
+  // Fresh entries replace what this raylet forwarded there since the last ones.
+  for (const wire::NodeState& st : states)
+    if (auto it = view_index_.find(st.node); it != view_index_.end())
+      view_.nodes[it->second].inflight = ResourceSet();
+  gcs::ApplyStates(view_, view_index_, states);
+  Spillback();
+}
+
+bool Raylet::Forward(const std::shared_ptr<Task>& task) {
+  const wire::TaskSpec& spec = task->spec;
+  if (stopped_ || spec.kind != wire::TaskKind::kNormal || view_.nodes.size() <= 1) return false;
+  const bool stranded = !total_.Contains(task->demand);
+  if (spec.strategy == static_cast<uint8_t>(scheduler::Strategy::kNodeAffinity) &&
+      !spec.affinity_soft)
+    return false;
+  scheduler::Decision d;
+  if (stranded) {
+    // Nothing here could ever run it: any node that can, room or not.
+    scheduler::PlacementRequest req{&task->demand};
+    d = scheduler::PickNode(view_, req, options_.self, rotate_++);
+    if (d.outcome == scheduler::Placement::kPlaced && d.node == options_.self)
+      d.outcome = scheduler::Placement::kInfeasible;
+  } else {
+    if (spec.spillbacks >= options_.max_spillbacks) return false;
+    d = scheduler::PickSpillbackNode(view_, task->demand, options_.self, rotate_++);
+  }
+  if (d.outcome != scheduler::Placement::kPlaced) return false;
+  ReleaseArgSlot(task);
+  if (auto it = view_index_.find(d.node); it != view_index_.end())
+    view_.nodes[it->second].inflight.Add(task->demand);
+  wire::TaskSpec out = task->spec;
+  out.spillbacks = static_cast<uint8_t>(std::min<int>(255, out.spillbacks + 1));
+  forward_notes_[task->owner].emplace_back(out.id, d.node);
+  forward_out_[d.node].push_back(std::move(out));
+  if (!forward_posted_) {
+    forward_posted_ = true;
+    loop_->Post([this] { FlushForwards(); });
+  }
+  return true;
+}
+
+void Raylet::FlushForwards() {
+  forward_posted_ = false;
+  for (auto& [node, specs] : forward_out_) {
+    if (specs.empty()) continue;
+    messenger_->Send(node, Type(wire::MsgType::kSubmitTasks), wire::EncodeTaskSpecs(specs));
+    specs.clear();
+  }
+  for (auto& [owner, notes] : forward_notes_) {
+    if (notes.empty()) continue;
+    messenger_->Send(owner, Type(wire::MsgType::kTaskForwarded), wire::EncodeForwards(notes));
+    notes.clear();
+  }
+}
+
+void Raylet::Spillback() {
+  if (stopped_ || view_.nodes.size() <= 1) return;
+  // From the back of each queue: the tasks that would wait the longest here. A queue whose
+  // tasks are all pinned (hard affinity) is scanned only so far.
+  constexpr int kMaxSkipped = 64;
+  for (ShapeQueue& q : shapes_) {
+    const bool stranded = !total_.Contains(q.demand);
+    if (!stranded && available_.Contains(q.demand)) continue;
+    std::deque<std::shared_ptr<Task>> kept;
+    int skipped = 0;
+    while (!q.tasks.empty() && skipped < kMaxSkipped) {
+      std::shared_ptr<Task> task = std::move(q.tasks.back());
+      q.tasks.pop_back();
+      if (!task->actor && Forward(task)) {
+        ready_count_--;
+        continue;
+      }
+      // Not forwarded: pinned here (skip it), or no node has room (stop).
+      const bool pinned = task->actor != nullptr ||
+                          (task->spec.strategy ==
+                               static_cast<uint8_t>(scheduler::Strategy::kNodeAffinity) &&
+                           !task->spec.affinity_soft) ||
+                          (!stranded && task->spec.spillbacks >= options_.max_spillbacks);
+      kept.push_front(std::move(task));
+      if (!pinned) break;
+      ++skipped;
+    }
+    for (auto& t : kept) q.tasks.push_back(std::move(t));
+  }
+  std::erase_if(shapes_, [](const ShapeQueue& q) { return q.tasks.empty(); });
+  // Tasks not admitted yet (their arguments not fetched): cheapest to move.
+  int skipped = 0;
+  std::deque<std::shared_ptr<Task>> kept;
+  while (!awaiting_args_.empty() && skipped < kMaxSkipped) {
+    std::shared_ptr<Task> task = std::move(awaiting_args_.back());
+    awaiting_args_.pop_back();
+    if (!available_.Contains(task->demand) && Forward(task)) continue;
+    kept.push_front(std::move(task));
+    ++skipped;
+  }
+  for (auto& t : kept) awaiting_args_.push_back(std::move(t));
+}
+
+// --- Placement-group bundles ---------------------------------------------------------------
+
+namespace {
+bool DecodeOnePg(NodeId from, const Buffer& msg, wire::PgEvent* ev, const char* what) {
+  std::vector<wire::PgEvent> events;
+  Status st = wire::DecodePgEvents(msg, &events);
+  if (st.ok() && (events.size() != 1 || events[0].pg.IsNil() ||
+                  events[0].indices.size() != events[0].bundles.size()))
+    st = DataLossError("expected one placement group with an index per bundle");
+  if (!st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed " << what << " message from " << from
+                                  << ": " << st.ToString();
+    return false;
+  }
+  *ev = std::move(events[0]);
+  return true;
+}
+}  // namespace
+
+void Raylet::HandlePgPrepare(NodeId from, const Buffer& msg) {
+  wire::PgEvent ev;
+  if (!DecodeOnePg(from, msg, &ev, "PgPrepare")) return;
+  wire::PgEvent reply;
+  reply.request_id = ev.request_id;
+  reply.pg = ev.pg;
+  reply.indices = ev.indices;
+  ResourceSet sum;
+  for (const ResourceSet& b : ev.bundles) sum.Add(b);
+  if (auto it = groups_.find(ev.pg); it != groups_.end()) {
+    reply.flag = it->second.indices == ev.indices;  // a repeated prepare
+    if (!reply.flag) reply.message = "another reservation of " + ev.pg.ToString() + " is here";
+  } else if (stopped_) {
+    reply.message = options_.self.ToString() + " is stopping";
+  } else if (!available_.Contains(sum)) {
+    reply.message = options_.self.ToString() + " has " + available_.ToString() +
+                    " free, short of " + available_.Shortfall(sum);
+  } else {
+    available_.Subtract(sum);
+    groups_[ev.pg] = {ev.indices, ev.bundles, false};
+    reply.flag = true;
+  }
+  messenger_->Send(from, Type(wire::MsgType::kPgPrepared), wire::EncodePgEvents({reply}));
+}
+
+void Raylet::HandlePgCommit(NodeId from, const Buffer& msg) {
+  wire::PgEvent ev;
+  if (!DecodeOnePg(from, msg, &ev, "PgCommit")) return;
+  auto it = groups_.find(ev.pg);
+  if (it == groups_.end() || it->second.committed) return;
+  it->second.committed = true;
+  for (size_t i = 0; i < it->second.bundles.size(); ++i) {
+    ResourceSet cap = scheduler::BundleCapacity(it->second.bundles[i], ev.pg, it->second.indices[i]);
+    total_.Add(cap);
+    available_.Add(cap);
+  }
+  Dispatch();
+}
+
+void Raylet::HandlePgRelease(NodeId from, const Buffer& msg) {
+  wire::PgEvent ev;
+  if (!DecodeOnePg(from, msg, &ev, "PgRelease")) return;
+  auto it = groups_.find(ev.pg);
+  if (it == groups_.end()) return;
+  ResourceSet sum;
+  for (const ResourceSet& b : it->second.bundles) sum.Add(b);
+  if (it->second.committed) {
+    // The group's own resources go; what its running tasks still hold is not given back.
+    for (size_t i = 0; i < it->second.bundles.size(); ++i) {
+      ResourceSet cap =
+          scheduler::BundleCapacity(it->second.bundles[i], ev.pg, it->second.indices[i]);
+      for (const auto& [name, units] : cap.items()) {
+        total_.SetUnits(name, 0);
+        available_.SetUnits(name, 0);
+      }
+    }
+  }
+  available_.Add(sum);
+  groups_.erase(it);
+  // Queued work of the group can no longer run anywhere.
+  const std::string why = "its placement group " + ev.pg.ToString() + " was removed";
+  auto strands = [&](const std::shared_ptr<Task>& t) {
+    for (const auto& [name, units] : t->demand.items())
+      if (scheduler::IsGroupResource(name, ev.pg)) return true;
+    return false;
+  };
+  for (ShapeQueue& q : shapes_) {
+    if (q.tasks.empty() || !strands(q.tasks.front())) continue;
+    for (auto& t : q.tasks) {
+      ready_count_--;
+      if (t->actor) {
+        CreationDone(t, nullptr, why);
+      } else {
+        ReleaseArgSlot(t);
+        Finished(t, Buffer(), {wire::ErrorKind::kUnschedulable, "task '" + t->spec.name + "': " + why});
+      }
+    }
+    q.tasks.clear();
+  }
+  std::erase_if(shapes_, [](const ShapeQueue& q) { return q.tasks.empty(); });
+  std::deque<std::shared_ptr<Task>> keep;
+  for (auto& t : awaiting_args_) {
+    if (strands(t)) {
+      Finished(t, Buffer(), {wire::ErrorKind::kUnschedulable, "task '" + t->spec.name + "': " + why});
+    } else {
+      keep.push_back(std::move(t));
+    }
+  }
+  awaiting_args_.swap(keep);
+  Dispatch();
 }
 
 }  // namespace ferry::raylet

@@ -1,10 +1,13 @@
 // Raylet: the node agent of one rank. Receives task specs from owners, resolves their
-// ObjectRef arguments (through the ObjectManager), waits for CPU, runs bodies on the executor
-// pool, and sends completions back to owners in batches: small results inline, large ones
-// sealed in this rank's store with only their location sent. It also hosts actors: the GCS
-// asks it to run a factory (the actor then holds its CPUs until it dies), callers send method
-// calls straight here, and each caller's calls start in the order they were submitted, at
-// most max_concurrency at a time.
+// ObjectRef arguments (through the ObjectManager), waits for the resources each asks for
+// (any names, fractions allowed; GPUs get device ids), runs bodies on the executor pool, and
+// sends completions back to owners in batches: small results inline, large ones sealed in
+// this rank's store with only their location sent. It reports its free resources and queue to
+// the GCS, and forwards (spills back) queued tasks it has no room for to nodes the cluster view
+// shows with room, telling their owners. It also hosts actors: the GCS asks it to run a
+// factory (the actor then holds its resources until it dies), callers send method calls
+// straight here, and each caller's calls start in the order they were submitted, at most
+// max_concurrency at a time. Placement-group bundles are reserved here in two phases.
 // Confined to the event loop thread, except NotifyBlocked/NotifyUnblocked (thread-safe).
 #pragma once
 
@@ -20,6 +23,8 @@
 #include "ferry/internal/function_registry.h"
 #include "ferry/internal/runtime_hooks.h"
 #include "src/common/event_loop.h"
+#include "src/common/resources.h"
+#include "src/scheduler/policy.h"
 #include "src/raylet/executor_pool.h"
 #include "src/raylet/object_manager.h"
 #include "src/transport/messenger.h"
@@ -30,7 +35,10 @@ namespace ferry::raylet {
 
 struct RayletOptions {
   NodeId self;
-  double cpus = 1;
+  ResourceSet resources;     // what this node offers
+  std::vector<int> gpu_ids;  // CUDA ordinals the GPU resource stands for
+  int report_ms = 20;        // resource report period (when changed)
+  int max_spillbacks = 2;    // forwards of one task before it just waits
   int64_t inline_threshold = 64 * 1024;
   int max_batch = 512;
   int executor_spin_us = 20;
@@ -65,6 +73,14 @@ class Raylet {
   void HandleActorCreate(NodeId from, const Buffer& msg);
   void HandleActorDestroy(NodeId from, const Buffer& msg);
   size_t live_actors() const { return actors_.size(); }
+  // Starts the periodic resource reports to the GCS. REQUIRES: on the loop.
+  void Start();
+  // The cluster view as the GCS broadcast it (kClusterView), for spillback.
+  void ApplyClusterView(const std::vector<wire::NodeState>& states);
+  // Placement-group bundles (two-phase reservation driven by the GCS).
+  void HandlePgPrepare(NodeId from, const Buffer& msg);
+  void HandlePgCommit(NodeId from, const Buffer& msg);
+  void HandlePgRelease(NodeId from, const Buffer& msg);
   // Joins the executors after running tasks finish. Queued tasks are dropped. Called from
   // the main thread while the loop still runs; idempotent.
   void Stop();
@@ -85,6 +101,8 @@ class Raylet {
     bool failed = false;
     wire::ErrorInfo error;
     std::shared_ptr<LocalActor> actor;  // actor creations and calls
+    ResourceSet demand;                 // what it holds while it runs (creations: for life)
+    std::vector<int> gpus;              // GPU ids assigned while it runs
     bool holds_args = false;            // counted in args_admitted_
     // Refs serialized into the result, held until the result's owner holds them too.
     std::vector<std::shared_ptr<internal::RefHandle>> result_refs;
@@ -95,11 +113,12 @@ class Raylet {
     uint32_t incarnation = 0;
     std::string class_name;
     int max_concurrency = 1;
-    double cpus = 0;
+    ResourceSet demand;
+    std::vector<int> gpus;
     void* instance = nullptr;  // set once the factory returned
     internal::Deleter deleter = nullptr;
     bool ready = false;      // the factory returned
-    bool holds_cpu = false;  // `cpus` are counted in used_cpus_
+    bool holds_resources = false;  // `demand` is taken from available_
     bool dying = false;      // killed or exited: runs nothing more
     int running = 0;
     // Calls waiting to start, per caller, in submission order; served round-robin.
@@ -114,6 +133,24 @@ class Raylet {
   void ResolveArgs(const std::shared_ptr<Task>& task, ArgDone done);
   void ArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r);
   void Dispatch();
+  // Tasks that wait for resources, grouped by demand: within a group the first task waits
+  // for all, so one check per group tells what can start.
+  struct ShapeQueue {
+    ResourceSet demand;
+    std::deque<std::shared_ptr<Task>> tasks;
+  };
+  void PushReady(std::shared_ptr<Task> task);
+  // Takes / gives back a task's resources (and GPU ids).
+  void Acquire(Task& task);
+  void Release(const ResourceSet& demand, const std::vector<int>& gpus);
+  // Forwards queued tasks this node has no room for to nodes that have (spillback).
+  void Spillback();
+  bool Forward(const std::shared_ptr<Task>& task);
+  void FlushForwards();
+  void Report();
+  wire::NodeState CurrentState() const;
+  // Queued tasks whose demand names a resource this node no longer has (a removed group).
+  void FailStranded();
   // Starts resolving the ObjectRef arguments of waiting tasks while fewer than
   // max_args_admitted_ tasks hold (or are fetching) their arguments: queued work does not pin
   // more of the store than the node is about to use.
@@ -144,11 +181,32 @@ class Raylet {
   store::ObjectStore* const store_;
 
   // Confined to the loop.
-  std::deque<std::shared_ptr<Task>> ready_;
+  std::vector<ShapeQueue> shapes_;
+  size_t ready_count_ = 0;
   std::deque<std::shared_ptr<Task>> awaiting_args_;  // not admitted yet
   size_t args_admitted_ = 0;
   size_t max_args_admitted_ = 4;
-  double used_cpus_ = 0;
+  ResourceSet total_;
+  ResourceSet available_;
+  std::vector<std::pair<int, int64_t>> gpu_free_;  // per GPU id: free units
+  // Spillback.
+  scheduler::ClusterView view_;
+  std::unordered_map<NodeId, size_t> view_index_;
+  uint64_t rotate_ = 0;
+  std::unordered_map<NodeId, std::vector<wire::TaskSpec>> forward_out_;
+  std::unordered_map<NodeId, std::vector<std::pair<TaskId, NodeId>>> forward_notes_;
+  bool forward_posted_ = false;
+  // Reports.
+  uint64_t report_timer_ = 0;
+  wire::NodeState last_report_;
+  bool reported_ = false;
+  // Placement-group bundles, prepared or committed here.
+  struct Bundles {
+    std::vector<int32_t> indices;
+    std::vector<ResourceSet> bundles;
+    bool committed = false;
+  };
+  std::unordered_map<PlacementGroupId, Bundles> groups_;
   std::unordered_map<NodeId, std::vector<wire::TaskResult>> replies_;
   bool flush_posted_ = false;
   bool stopped_ = false;
@@ -167,6 +225,8 @@ class Raylet {
 // Set by the executor around each task body.
 Raylet* CurrentRaylet();
 double CurrentTaskCpus();
+// The GPU ids (CUDA ordinals) assigned to the calling thread's task or actor.
+const std::vector<int>& CurrentGpuIds();
 // Whether the calling thread runs an actor's factory or method, and whether that actor is a
 // restarted incarnation.
 bool InActor();

@@ -48,9 +48,14 @@ class RayletTest : public ::testing::Test {
     store_ = std::move(store).value();
     objects_ = std::make_unique<ObjectManager>(NodeId(0), raylet_node_.messenger.get(),
                                                raylet_node_.transport.get(), store_.get());
-    raylet_ =
-        std::make_unique<Raylet>(RayletOptions{NodeId(0), 2, 1024, 64, 0}, raylet_node_.loop.get(),
-                                 raylet_node_.messenger.get(), objects_.get(), store_.get());
+    RayletOptions opts;
+    opts.self = NodeId(0);
+    opts.resources = ResourceSet::FromPairs({{"CPU", 2}});
+    opts.inline_threshold = 1024;
+    opts.max_batch = 64;
+    opts.executor_spin_us = 0;
+    raylet_ = std::make_unique<Raylet>(opts, raylet_node_.loop.get(),
+                                       raylet_node_.messenger.get(), objects_.get(), store_.get());
     auto& m = *raylet_node_.messenger;
     m.Register(static_cast<uint16_t>(MsgType::kSubmitTasks),
                [this](NodeId from, const Buffer& b) { raylet_->HandleSubmitTasks(from, b); });

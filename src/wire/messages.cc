@@ -96,6 +96,32 @@ Status GetValue(Reader& r, const Buffer& msg, ObjectValue* v) {
 void PutActorId(Writer& w, const ActorId& id) { PutTaskId(w, id.task); }
 Status GetActorId(Reader& r, ActorId* id) { return GetTaskId(r, &id->task); }
 
+void PutResources(Writer& w, const ResourceSet& rs) {
+  w.Put<uint32_t>(static_cast<uint32_t>(rs.size()));
+  for (const auto& [name, units] : rs.items()) {
+    w.PutString(name);
+    w.Put<int64_t>(units);
+  }
+}
+// Quantities may be negative only where `allow_negative` (a node's available set).
+Status GetResources(Reader& r, ResourceSet* out, const char* what, bool allow_negative = false) {
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 8 + 8, what));
+  *out = ResourceSet();
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string name;
+    int64_t units = 0;
+    FERRY_RETURN_IF_ERROR(r.GetString(&name, what));
+    FERRY_RETURN_IF_ERROR(r.Get(&units, what));
+    if (name.empty() || (units < 0 && !allow_negative) || out->Units(name) != 0)
+      return DataLossError(std::string("malformed message: bad resource in ") + what);
+    out->SetUnits(name, units);
+  }
+  return Status::Ok();
+}
+void PutPgId(Writer& w, const PlacementGroupId& id) { PutTaskId(w, id.task); }
+Status GetPgId(Reader& r, PlacementGroupId* id) { return GetTaskId(r, &id->task); }
+
 Status GetBool(Reader& r, bool* b, const char* what) {
   uint8_t v = 0;
   FERRY_RETURN_IF_ERROR(r.Get(&v, what));
@@ -179,6 +205,17 @@ std::string EncodeTaskSpecs(const std::vector<TaskSpec>& specs) {
       w.Put<uint32_t>(o.incarnation);
       w.Put<uint64_t>(o.request_id);
     }
+    w.Put<uint8_t>(s.strategy);
+    if (s.strategy == 2) {
+      w.Put<uint32_t>(s.affinity_node.value());
+      w.Put<uint8_t>(s.affinity_soft ? 1 : 0);
+    }
+    w.Put<uint8_t>(s.placement_group.IsNil() ? 0 : 1);
+    if (!s.placement_group.IsNil()) {
+      PutPgId(w, s.placement_group);
+      w.Put<int32_t>(s.bundle_index);
+    }
+    w.Put<uint8_t>(s.spillbacks);
   }
   return w.Finish();
 }
@@ -242,6 +279,24 @@ Status DecodeTaskSpecs(const Buffer& msg, std::vector<TaskSpec>* out) {
       if (o.max_concurrency < 1 || o.max_restarts < -1 || o.max_task_retries < -1)
         return DataLossError("malformed message: bad actor options");
     }
+    FERRY_RETURN_IF_ERROR(r.Get(&s.strategy, "strategy"));
+    if (s.strategy > 2)
+      return DataLossError("malformed message: unknown strategy " + std::to_string(s.strategy));
+    if (s.strategy == 2) {
+      uint32_t node = 0;
+      FERRY_RETURN_IF_ERROR(r.Get(&node, "affinity node"));
+      s.affinity_node = NodeId(node);
+      FERRY_RETURN_IF_ERROR(GetBool(r, &s.affinity_soft, "affinity soft flag"));
+    }
+    bool has_pg = false;
+    FERRY_RETURN_IF_ERROR(GetBool(r, &has_pg, "placement group flag"));
+    if (has_pg) {
+      FERRY_RETURN_IF_ERROR(GetPgId(r, &s.placement_group));
+      FERRY_RETURN_IF_ERROR(r.Get(&s.bundle_index, "bundle index"));
+      if (s.placement_group.IsNil() || s.bundle_index < -1)
+        return DataLossError("malformed message: bad placement group of a task");
+    }
+    FERRY_RETURN_IF_ERROR(r.Get(&s.spillbacks, "spillback count"));
     out->push_back(std::move(s));
   }
   return CheckDone(r);
@@ -374,30 +429,144 @@ Status DecodeActorEvent(const Buffer& msg, ActorEvent* out) {
   return CheckDone(r);
 }
 
-std::string EncodeNodeResources(const std::vector<std::pair<NodeId, double>>& held) {
+std::string EncodeNodeStates(const std::vector<NodeState>& nodes) {
   Writer w;
   w.Put<uint8_t>(kWireVersion);
-  w.Put<uint32_t>(static_cast<uint32_t>(held.size()));
-  for (const auto& [node, cpus] : held) {
-    w.Put<uint32_t>(node.value());
-    w.Put<double>(cpus);
+  w.Put<uint32_t>(static_cast<uint32_t>(nodes.size()));
+  for (const NodeState& n : nodes) {
+    w.Put<uint32_t>(n.node.value());
+    w.Put<uint8_t>(n.alive ? 1 : 0);
+    PutResources(w, n.total);
+    PutResources(w, n.available);
+    PutResources(w, n.reserved);
+    w.Put<int64_t>(n.queued);
+    w.Put<int32_t>(n.actors);
   }
   return w.Finish();
 }
 
-Status DecodeNodeResources(const Buffer& msg, std::vector<std::pair<NodeId, double>>* out) {
+Status DecodeNodeStates(const Buffer& msg, std::vector<NodeState>* out) {
   Reader r(msg);
   FERRY_RETURN_IF_ERROR(CheckHeader(r));
   uint32_t n = 0;
-  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 12, "node count"));
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 4 + 1 + 3 * 4 + 8 + 4, "node count"));
+  out->clear();
   out->resize(n);
-  for (auto& [node, cpus] : *out) {
+  for (NodeState& s : *out) {
+    uint32_t v = 0;
+    FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
+    s.node = NodeId(v);
+    FERRY_RETURN_IF_ERROR(GetBool(r, &s.alive, "alive flag"));
+    FERRY_RETURN_IF_ERROR(GetResources(r, &s.total, "total resources"));
+    FERRY_RETURN_IF_ERROR(GetResources(r, &s.available, "available resources", true));
+    FERRY_RETURN_IF_ERROR(GetResources(r, &s.reserved, "reserved resources"));
+    FERRY_RETURN_IF_ERROR(r.Get(&s.queued, "queued tasks"));
+    FERRY_RETURN_IF_ERROR(r.Get(&s.actors, "actor count"));
+    if (s.node.IsNil() || s.queued < 0 || s.actors < 0)
+      return DataLossError("malformed message: bad node state");
+  }
+  return CheckDone(r);
+}
+
+std::string EncodeForwards(const std::vector<std::pair<TaskId, NodeId>>& forwards) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(static_cast<uint32_t>(forwards.size()));
+  for (const auto& [task, node] : forwards) {
+    PutTaskId(w, task);
+    w.Put<uint32_t>(node.value());
+  }
+  return w.Finish();
+}
+
+Status DecodeForwards(const Buffer& msg, std::vector<std::pair<TaskId, NodeId>>* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 4 + 8 + 4, "forward count"));
+  out->clear();
+  out->resize(n);
+  for (auto& [task, node] : *out) {
+    FERRY_RETURN_IF_ERROR(GetTaskId(r, &task));
     uint32_t v = 0;
     FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
     node = NodeId(v);
-    FERRY_RETURN_IF_ERROR(r.Get(&cpus, "held CPUs"));
-    if (!(cpus >= 0) || std::isinf(cpus))
-      return DataLossError("malformed message: bad held CPU count");
+  }
+  return CheckDone(r);
+}
+
+const char* PgStateName(PgState s) {
+  switch (s) {
+    case PgState::kPending:
+      return "PENDING";
+    case PgState::kCreated:
+      return "CREATED";
+    case PgState::kRemoved:
+      return "REMOVED";
+  }
+  return "UNKNOWN";
+}
+
+std::string EncodePgEvents(const std::vector<PgEvent>& events) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(static_cast<uint32_t>(events.size()));
+  for (const PgEvent& e : events) {
+    w.Put<uint64_t>(e.request_id);
+    PutPgId(w, e.pg);
+    w.PutString(e.name);
+    w.Put<uint8_t>(e.strategy);
+    w.Put<uint8_t>(static_cast<uint8_t>(e.state));
+    w.Put<uint32_t>(static_cast<uint32_t>(e.bundles.size()));
+    for (const ResourceSet& b : e.bundles) PutResources(w, b);
+    w.Put<uint32_t>(static_cast<uint32_t>(e.indices.size()));
+    for (int32_t i : e.indices) w.Put<int32_t>(i);
+    w.Put<uint32_t>(static_cast<uint32_t>(e.nodes.size()));
+    for (NodeId n : e.nodes) w.Put<uint32_t>(n.value());
+    w.Put<uint8_t>(e.flag ? 1 : 0);
+    w.PutString(e.message);
+  }
+  return w.Finish();
+}
+
+Status DecodePgEvents(const Buffer& msg, std::vector<PgEvent>* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 8 + 12 + 8 + 2 + 12 + 1 + 8, "group count"));
+  out->clear();
+  out->resize(n);
+  for (PgEvent& e : *out) {
+    FERRY_RETURN_IF_ERROR(r.Get(&e.request_id, "request id"));
+    FERRY_RETURN_IF_ERROR(GetPgId(r, &e.pg));
+    FERRY_RETURN_IF_ERROR(r.GetString(&e.name, "group name"));
+    FERRY_RETURN_IF_ERROR(r.Get(&e.strategy, "group strategy"));
+    uint8_t state = 0;
+    FERRY_RETURN_IF_ERROR(r.Get(&state, "group state"));
+    if (e.strategy > 3 || state > static_cast<uint8_t>(PgState::kRemoved))
+      return DataLossError("malformed message: bad placement group strategy or state");
+    e.state = static_cast<PgState>(state);
+    uint32_t nb = 0;
+    FERRY_RETURN_IF_ERROR(r.GetCount(&nb, 4, "bundle count"));
+    e.bundles.resize(nb);
+    for (ResourceSet& b : e.bundles) FERRY_RETURN_IF_ERROR(GetResources(r, &b, "bundle"));
+    uint32_t ni = 0;
+    FERRY_RETURN_IF_ERROR(r.GetCount(&ni, 4, "bundle index count"));
+    e.indices.resize(ni);
+    for (int32_t& i : e.indices) {
+      FERRY_RETURN_IF_ERROR(r.Get(&i, "bundle index"));
+      if (i < 0) return DataLossError("malformed message: negative bundle index");
+    }
+    uint32_t nn = 0;
+    FERRY_RETURN_IF_ERROR(r.GetCount(&nn, 4, "bundle node count"));
+    e.nodes.resize(nn);
+    for (NodeId& node : e.nodes) {
+      uint32_t v = 0;
+      FERRY_RETURN_IF_ERROR(r.Get(&v, "bundle node"));
+      node = NodeId(v);
+    }
+    FERRY_RETURN_IF_ERROR(GetBool(r, &e.flag, "flag"));
+    FERRY_RETURN_IF_ERROR(r.GetString(&e.message, "message"));
   }
   return CheckDone(r);
 }

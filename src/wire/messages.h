@@ -11,6 +11,7 @@
 
 #include "ferry/ids.h"
 #include "ferry/internal/buffer.h"
+#include "src/common/resources.h"
 #include "src/common/status.h"
 
 namespace ferry::wire {
@@ -38,7 +39,7 @@ enum class MsgType : uint16_t {
   kActorDestroy = 16,    // GCS -> raylet: drop the instance (ActorEvent with the reason)
   kActorExited = 17,     // raylet -> GCS: a method called ExitActor()
   kActorLookup = 18,     // caller -> GCS: the live actor with this name
-  kNodeResources = 19,   // GCS -> every node: CPUs held by actors, per node
+  kClusterView = 19,     // GCS -> every node: changed entries of the cluster view (NodeState)
   // Reading an object from the rank that holds it: pin it and say where it is now (a spilled
   // object is restored first), read it with RMA, unpin.
   kPinObject = 20,    // reader -> holder (GetObjectRequest)
@@ -50,6 +51,19 @@ enum class MsgType : uint16_t {
   kBorrowerAck = 24,     // owner -> borrower (GetObjectRequest, same request id)
   kRemoveBorrower = 25,  // borrower -> owner (FreeObjects encoding: ids no longer held)
   kReleaseResultRefs = 26,  // result owner -> executing rank (FreeObjects encoding: return ids)
+  // Scheduling.
+  kResourceReport = 27,  // raylet -> GCS: its totals, what is free, how many tasks wait (NodeState)
+  kTaskForwarded = 28,   // raylet -> owner: these tasks were spilled back to that node
+  // Placement groups (PgEvent). The GCS reserves bundles in two phases: prepare on every node
+  // involved, then commit; a failed prepare releases what the others reserved.
+  kPgCreate = 29,    // owner -> GCS
+  kPgReply = 30,     // GCS -> requester: answer to create, remove, query (one or more groups)
+  kPgPrepare = 31,   // GCS -> raylet: reserve these bundles
+  kPgPrepared = 32,  // raylet -> GCS: reserved or not (flag)
+  kPgCommit = 33,    // GCS -> raylet: the reservation is the group's now
+  kPgRelease = 34,   // GCS -> raylet: give the bundles back (cancelled or removed)
+  kPgRemove = 35,    // owner -> GCS
+  kPgQuery = 36,     // owner -> GCS: by id, by name, or all
 };
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.
@@ -62,8 +76,9 @@ enum class ErrorKind : uint8_t {
   kInternal = 5,
   kActorDied = 6,
   kStoreFull = 7,
+  kUnschedulable = 8,  // hard node affinity to a dead node, a removed placement group
 };
-inline constexpr uint8_t kMaxErrorKind = 7;
+inline constexpr uint8_t kMaxErrorKind = 8;
 
 struct ErrorInfo {
   ErrorKind kind = ErrorKind::kNone;
@@ -123,6 +138,14 @@ struct TaskSpec {
   TaskKind kind = TaskKind::kNormal;
   ActorId actor;               // kActorCreation, kActorCall
   ActorOptions actor_options;  // kActorCreation
+  // Placement: scheduler::Strategy (0 default, 1 spread, 2 node affinity).
+  uint8_t strategy = 0;
+  NodeId affinity_node;
+  bool affinity_soft = false;
+  // A task or actor in a placement group; `resources` already name the group's resources.
+  PlacementGroupId placement_group;
+  int32_t bundle_index = -1;
+  uint8_t spillbacks = 0;  // times a raylet forwarded it to another node
   double cpus() const;
 };
 
@@ -179,9 +202,42 @@ Status DecodeFreeObjects(const Buffer& msg, std::vector<ObjectId>* out);
 std::string EncodeActorEvent(const ActorEvent& e);
 Status DecodeActorEvent(const Buffer& msg, ActorEvent* out);
 
-// CPUs held by live actors on each node (kNodeResources).
-std::string EncodeNodeResources(const std::vector<std::pair<NodeId, double>>& held);
-Status DecodeNodeResources(const Buffer& msg, std::vector<std::pair<NodeId, double>>* out);
+// One node's entry in the cluster view (kClusterView), or a raylet's own report
+// (kResourceReport: node, total, available, queued).
+struct NodeState {
+  NodeId node;
+  bool alive = true;
+  ResourceSet total;
+  ResourceSet available;
+  ResourceSet reserved;  // by actors and bundles, as the GCS placed them
+  int64_t queued = 0;
+  int32_t actors = 0;
+};
+std::string EncodeNodeStates(const std::vector<NodeState>& nodes);
+Status DecodeNodeStates(const Buffer& msg, std::vector<NodeState>* out);
+
+// kTaskForwarded: (task, the node it went to).
+std::string EncodeForwards(const std::vector<std::pair<TaskId, NodeId>>& forwards);
+Status DecodeForwards(const Buffer& msg, std::vector<std::pair<TaskId, NodeId>>* out);
+
+enum class PgState : uint8_t { kPending = 0, kCreated = 1, kRemoved = 2 };
+const char* PgStateName(PgState s);
+
+// The placement-group messages' common body; each type uses the fields it needs.
+struct PgEvent {
+  uint64_t request_id = 0;
+  PlacementGroupId pg;
+  std::string name;
+  uint8_t strategy = 0;  // scheduler::BundleStrategy
+  PgState state = PgState::kPending;
+  std::vector<ResourceSet> bundles;  // kPgCreate, replies: all; prepare/commit/release: this node's
+  std::vector<int32_t> indices;      // prepare/commit/release: the bundles' indices in the group
+  std::vector<NodeId> nodes;         // replies: node per bundle once created
+  bool flag = false;                 // kPgPrepared: reserved; kPgReply: found / ok
+  std::string message;
+};
+std::string EncodePgEvents(const std::vector<PgEvent>& events);
+Status DecodePgEvents(const Buffer& msg, std::vector<PgEvent>* out);
 
 // Heartbeat, Shutdown and ShutdownAck carry one sequence number.
 std::string EncodeSeq(uint64_t seq);

@@ -83,7 +83,7 @@ TEST(Wire, ActorSpecsRoundTrip) {
   EXPECT_DOUBLE_EQ(out[1].cpus(), 0.0);  // calls run on the CPUs their actor holds
 }
 
-TEST(Wire, ActorEventsAndNodeResourcesRoundTrip) {
+TEST(Wire, ActorEventsRoundTrip) {
   ActorEvent e;
   e.request_id = 5;
   e.actor = ActorId{TaskId{NodeId(0), 3}};
@@ -107,10 +107,83 @@ TEST(Wire, ActorEventsAndNodeResourcesRoundTrip) {
   EXPECT_EQ(got.max_task_retries, -1);
   EXPECT_EQ(got.class_name, "7Counter");
   EXPECT_EQ(got.message, "it was killed");
+}
 
-  std::vector<std::pair<NodeId, double>> held = {{NodeId(0), 1.5}, {NodeId(4), 0}}, back;
-  ASSERT_TRUE(DecodeNodeResources(B(EncodeNodeResources(held)), &back).ok());
-  EXPECT_EQ(back, held);
+TEST(Wire, SchedulingFieldsOfTaskSpecsRoundTrip) {
+  TaskSpec s;
+  s.id = TaskId{NodeId(1), 4};
+  s.return_id = ObjectId{s.id, 0};
+  s.function = "f";
+  s.strategy = 2;
+  s.affinity_node = NodeId(7);
+  s.affinity_soft = true;
+  s.placement_group = PlacementGroupId{TaskId{NodeId(0), 9}};
+  s.bundle_index = 3;
+  s.spillbacks = 2;
+  std::vector<TaskSpec> out;
+  ASSERT_TRUE(DecodeTaskSpecs(B(EncodeTaskSpecs({s})), &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].strategy, 2);
+  EXPECT_EQ(out[0].affinity_node, NodeId(7));
+  EXPECT_TRUE(out[0].affinity_soft);
+  EXPECT_EQ(out[0].placement_group, s.placement_group);
+  EXPECT_EQ(out[0].bundle_index, 3);
+  EXPECT_EQ(out[0].spillbacks, 2);
+  s.strategy = 5;  // unknown strategy
+  EXPECT_FALSE(DecodeTaskSpecs(B(EncodeTaskSpecs({s})), &out).ok());
+}
+
+TEST(Wire, NodeStatesForwardsAndPlacementGroupsRoundTrip) {
+  NodeState a;
+  a.node = NodeId(3);
+  a.alive = false;
+  a.total = ResourceSet::FromPairs({{"CPU", 4}, {"GPU", 1}, {"licenses", 2}});
+  a.available = ResourceSet::FromPairs({{"CPU", -0.5}});  // a lent CPU given back early
+  a.reserved = ResourceSet::FromPairs({{"CPU", 1.25}});
+  a.queued = 17;
+  a.actors = 2;
+  std::vector<NodeState> back;
+  ASSERT_TRUE(DecodeNodeStates(B(EncodeNodeStates({a})), &back).ok());
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].node, NodeId(3));
+  EXPECT_FALSE(back[0].alive);
+  EXPECT_EQ(back[0].total, a.total);
+  EXPECT_EQ(back[0].available, a.available);
+  EXPECT_EQ(back[0].reserved, a.reserved);
+  EXPECT_EQ(back[0].queued, 17);
+  EXPECT_EQ(back[0].actors, 2);
+  NodeState neg = a;
+  neg.total = ResourceSet::FromPairs({{"CPU", -1}});  // only availability may be negative
+  EXPECT_FALSE(DecodeNodeStates(B(EncodeNodeStates({neg})), &back).ok());
+
+  std::vector<std::pair<TaskId, NodeId>> fw = {{TaskId{NodeId(0), 5}, NodeId(2)}}, fw_back;
+  ASSERT_TRUE(DecodeForwards(B(EncodeForwards(fw)), &fw_back).ok());
+  EXPECT_EQ(fw_back, fw);
+
+  PgEvent pg;
+  pg.request_id = 8;
+  pg.pg = PlacementGroupId{TaskId{NodeId(1), 2}};
+  pg.name = "sweep";
+  pg.strategy = 3;
+  pg.state = PgState::kCreated;
+  pg.bundles = {ResourceSet::FromPairs({{"CPU", 1}}), ResourceSet::FromPairs({{"GPU", 0.5}})};
+  pg.indices = {0, 1};
+  pg.nodes = {NodeId(1), NodeId(2)};
+  pg.flag = true;
+  pg.message = "ok";
+  std::vector<PgEvent> pgs;
+  ASSERT_TRUE(DecodePgEvents(B(EncodePgEvents({pg, pg})), &pgs).ok());
+  ASSERT_EQ(pgs.size(), 2u);
+  EXPECT_EQ(pgs[1].pg, pg.pg);
+  EXPECT_EQ(pgs[1].name, "sweep");
+  EXPECT_EQ(pgs[1].strategy, 3);
+  EXPECT_EQ(pgs[1].state, PgState::kCreated);
+  EXPECT_EQ(pgs[1].bundles, pg.bundles);
+  EXPECT_EQ(pgs[1].indices, pg.indices);
+  EXPECT_EQ(pgs[1].nodes, pg.nodes);
+  EXPECT_TRUE(pgs[1].flag);
+  pg.strategy = 4;  // no such placement strategy
+  EXPECT_FALSE(DecodePgEvents(B(EncodePgEvents({pg})), &pgs).ok());
 }
 
 TEST(Wire, MalformedActorMessagesAreRejected) {
@@ -137,9 +210,6 @@ TEST(Wire, MalformedActorMessagesAreRejected) {
   st = DecodeTaskSpecs(B(EncodeTaskSpecs({zero})), &specs);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("actor options"), std::string::npos) << st.ToString();
-  // Negative held CPUs.
-  std::vector<std::pair<NodeId, double>> held;
-  EXPECT_FALSE(DecodeNodeResources(B(EncodeNodeResources({{NodeId(1), -1.0}})), &held).ok());
 }
 
 TEST(Wire, ResultsAndObjectInfoRoundTrip) {
@@ -195,9 +265,13 @@ TEST(Wire, RandomGarbageNeverCrashesAnyDecoder) {
     ObjectInfoReply o;
     uint64_t seq;
     ActorEvent ev;
-    std::vector<std::pair<NodeId, double>> held;
+    std::vector<NodeState> states;
+    std::vector<std::pair<TaskId, NodeId>> forwards;
+    std::vector<PgEvent> pgs;
     (void)DecodeActorEvent(b, &ev);
-    (void)DecodeNodeResources(b, &held);
+    (void)DecodeNodeStates(b, &states);
+    (void)DecodeForwards(b, &forwards);
+    (void)DecodePgEvents(b, &pgs);
     (void)DecodeTaskSpecs(b, &specs);
     (void)DecodeTaskResults(b, &results);
     (void)DecodeFreeObjects(b, &ids);

@@ -4,8 +4,18 @@
 // NOLINTBEGIN
 FERRY_CONFIG(
     int, num_cpus, -1,
-    "CPUs this rank offers to tasks; -1 means the CPUs the process may use (affinity mask)")
+    "CPUs this rank offers to tasks; -1 means the CPUs the process may use (affinity mask, "
+    "cgroup quota, SLURM_CPUS_PER_TASK)")
 FERRY_CONFIG(int, head_cpus, -1, "CPUs the head (rank 0) offers to tasks; -1 means num_cpus")
+FERRY_CONFIG(int, num_gpus, -1,
+             "GPUs this rank offers; -1: CUDA_VISIBLE_DEVICES, else Slurm's GPU allocation, else "
+             "the devices the CUDA driver reports (none without CUDA)")
+FERRY_CONFIG(std::string, resources, "",
+             "custom resources of this rank as a JSON object, e.g. {\"licenses\": 2}; names "
+             "given here (CPU, GPU too) replace the detected amounts")
+FERRY_CONFIG(int, resource_report_ms, 20,
+             "how often a raylet reports its free resources and queue to the head when they "
+             "changed, and the head broadcasts the changed cluster view")
 FERRY_CONFIG(std::string, bootstrap, "auto",
              "how ranks find each other: auto, local (embedded), mpi")
 FERRY_CONFIG(std::string, transport, "auto",

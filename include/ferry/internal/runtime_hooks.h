@@ -34,10 +34,20 @@ struct ArgSpec {
   std::shared_ptr<RefHandle> keep;  // keeps a ref argument alive until submitted
 };
 
+// Where a task or actor may go (ferry::SchedulingStrategy and friends, untyped).
+struct SchedulingOptions {
+  uint8_t strategy = 0;  // 0 default, 1 spread, 2 node affinity
+  NodeId affinity_node;
+  bool soft = false;
+  PlacementGroupId placement_group;
+  int bundle_index = -1;
+};
+
 struct CallOptions {
   std::string name;
   std::unordered_map<std::string, double> resources;
   int max_retries = 3;
+  SchedulingOptions scheduling;
 };
 
 // Collects the handles of every ObjectRef serialized on this thread while it lives (refs
@@ -123,7 +133,28 @@ struct ActorCreateOptions {
   int max_concurrency = 1;
   int max_task_retries = 0;
   bool detached = false;
+  SchedulingOptions scheduling;
 };
+
+// Placement groups. `strategy` is ferry::PlacementStrategy's value. Create throws
+// std::invalid_argument for bad bundles or a name in use.
+PlacementGroupId CreatePlacementGroup(const std::string& name,
+                                      const std::vector<std::unordered_map<std::string, double>>& bundles,
+                                      int strategy);
+void RemovePlacementGroup(const PlacementGroupId& id);
+// 0 pending, 1 created, 2 removed (or unknown).
+int PlacementGroupStateOf(const PlacementGroupId& id);
+bool WaitPlacementGroup(const PlacementGroupId& id, double timeout_seconds);
+struct PlacementGroupInfo {
+  PlacementGroupId id;
+  std::string name;
+  std::vector<std::unordered_map<std::string, double>> bundles;
+  int strategy = 0;
+  int state = 0;
+};
+// By id, by name (when `name` is non-empty), or all live groups.
+std::vector<PlacementGroupInfo> QueryPlacementGroups(const PlacementGroupId* id,
+                                                     const std::string& name);
 
 // Registers the actor with the GCS, which places it and runs `factory` there. A named actor
 // waits for the GCS's answer and throws std::invalid_argument if the name is taken.
