@@ -161,11 +161,3 @@ TEST(Mpi, TenThousandTasks) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  ferry::Init(argc, argv);  // worker ranks serve here and exit
-  ::testing::InitGoogleTest(&argc, argv);
-  int rc = RUN_ALL_TESTS();
-  ferry::Shutdown();
-  return rc;
-}

@@ -272,11 +272,3 @@ TEST(Objects, TooLargeForTheStoreIsRefusedWithTheSizes) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  ferry::Init(argc, argv);  // worker ranks serve here and exit
-  ::testing::InitGoogleTest(&argc, argv);
-  int rc = RUN_ALL_TESTS();
-  ferry::Shutdown();
-  return rc;
-}

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -621,6 +622,133 @@ std::map<std::string, double> GetAvailableResources() {
 }
 
 std::vector<int> GetGpuIds() { return raylet::CurrentGpuIds(); }
+
+namespace {
+
+// Sends a placement-group request and waits for the answer (header first), at most
+// `timeout_ms` (< 0: no limit). A waiting task body lends its CPU meanwhile.
+std::optional<std::vector<wire::PgEvent>> AskPg(wire::MsgType type, wire::PgEvent request,
+                                                int64_t timeout_ms = -1) {
+  auto rt = Current();
+  auto answer = std::make_shared<std::promise<std::vector<wire::PgEvent>>>();
+  std::future<std::vector<wire::PgEvent>> f = answer->get_future();
+  rt->core()->RequestPg(type, std::move(request),
+                        [answer](const std::vector<wire::PgEvent>& ev) { answer->set_value(ev); });
+  BlockedScope blocked;
+  if (timeout_ms >= 0 &&
+      f.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready)
+    return std::nullopt;
+  return f.get();
+}
+
+PlacementGroup ToGroup(const wire::PgEvent& ev) {
+  PlacementGroupCreationOptions o;
+  o.name = ev.name;
+  o.strategy = static_cast<PlacementStrategy>(ev.strategy);
+  for (const ResourceSet& b : ev.bundles) {
+    std::unordered_map<std::string, double> m;
+    for (const auto& [name, amount] : b.ToPairs()) m[name] = amount;
+    o.bundles.push_back(std::move(m));
+  }
+  return PlacementGroup(ev.pg, std::move(o));
+}
+
+}  // namespace
+
+namespace internal {
+
+PlacementGroupId CreatePlacementGroup(
+    const std::string& name, const std::vector<std::unordered_map<std::string, double>>& bundles,
+    int strategy) {
+  if (bundles.empty())
+    throw std::invalid_argument("ferry: CreatePlacementGroup: a group needs at least one bundle");
+  if (strategy < 0 || strategy > 3)
+    throw std::invalid_argument("ferry: CreatePlacementGroup: unknown strategy");
+  wire::PgEvent req;
+  req.name = name;
+  req.strategy = static_cast<uint8_t>(strategy);
+  for (size_t i = 0; i < bundles.size(); ++i) {
+    ResourceSet b;
+    for (const auto& [res, amount] : bundles[i]) {
+      CheckResource(res, amount);
+      b.Set(res, amount);
+    }
+    if (b.empty())
+      throw std::invalid_argument("ferry: CreatePlacementGroup: bundle " + std::to_string(i) +
+                                  " asks for nothing");
+    req.bundles.push_back(std::move(b));
+  }
+  auto rt = Current();
+  req.pg = PlacementGroupId{rt->core()->NewTaskId()};
+  const PlacementGroupId id = req.pg;
+  std::vector<wire::PgEvent> answer = *AskPg(wire::MsgType::kPgCreate, std::move(req));
+  if (!answer[0].flag)
+    throw std::invalid_argument("ferry: CreatePlacementGroup: " + answer[0].message);
+  return id;
+}
+
+void RemovePlacementGroup(const PlacementGroupId& id) {
+  wire::PgEvent req;
+  req.pg = id;
+  AskPg(wire::MsgType::kPgRemove, std::move(req));
+}
+
+int PlacementGroupStateOf(const PlacementGroupId& id) {
+  wire::PgEvent req;
+  req.pg = id;
+  std::vector<wire::PgEvent> answer = *AskPg(wire::MsgType::kPgQuery, std::move(req));
+  if (!answer[0].flag || answer.size() < 2) return static_cast<int>(PlacementGroupState::REMOVED);
+  return static_cast<int>(answer[1].state);
+}
+
+bool WaitPlacementGroup(const PlacementGroupId& id, double timeout_seconds) {
+  if (id.IsNil()) throw std::invalid_argument("ferry: Wait on an empty placement group");
+  wire::PgEvent req;
+  req.pg = id;
+  req.flag = true;  // answer once it is created or removed
+  const int64_t ms = timeout_seconds < 0 ? -1 : static_cast<int64_t>(timeout_seconds * 1000);
+  auto answer = AskPg(wire::MsgType::kPgQuery, std::move(req), ms);
+  if (!answer) return false;
+  if (!(*answer)[0].flag || answer->size() < 2)
+    throw TaskUnschedulableError("ferry: " + id.ToString() + " is unknown: " + (*answer)[0].message);
+  if ((*answer)[1].state == wire::PgState::kRemoved)
+    throw TaskUnschedulableError("ferry: " + id.ToString() + " was removed");
+  return (*answer)[1].state == wire::PgState::kCreated;
+}
+
+}  // namespace internal
+
+PlacementGroup CreatePlacementGroup(const PlacementGroupCreationOptions& options) {
+  PlacementGroupId id = internal::CreatePlacementGroup(options.name, options.bundles,
+                                                       static_cast<int>(options.strategy));
+  return PlacementGroup(id, options);
+}
+
+void RemovePlacementGroup(const PlacementGroupId& id) { internal::RemovePlacementGroup(id); }
+
+PlacementGroup GetPlacementGroup(const std::string& name) {
+  if (name.empty()) throw std::invalid_argument("ferry: GetPlacementGroup: empty name");
+  wire::PgEvent req;
+  req.name = name;
+  std::vector<wire::PgEvent> answer = *AskPg(wire::MsgType::kPgQuery, std::move(req));
+  if (!answer[0].flag || answer.size() < 2) return PlacementGroup();
+  return ToGroup(answer[1]);
+}
+
+PlacementGroup GetPlacementGroupById(const PlacementGroupId& id) {
+  wire::PgEvent req;
+  req.pg = id;
+  std::vector<wire::PgEvent> answer = *AskPg(wire::MsgType::kPgQuery, std::move(req));
+  if (!answer[0].flag || answer.size() < 2) return PlacementGroup();
+  return ToGroup(answer[1]);
+}
+
+std::vector<PlacementGroup> GetAllPlacementGroups() {
+  std::vector<wire::PgEvent> answer = *AskPg(wire::MsgType::kPgQuery, wire::PgEvent{});
+  std::vector<PlacementGroup> out;
+  for (size_t i = 1; i < answer.size(); ++i) out.push_back(ToGroup(answer[i]));
+  return out;
+}
 
 std::vector<InfeasibleTask> GetInfeasibleTasks() {
   auto rt = Current();

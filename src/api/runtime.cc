@@ -301,6 +301,32 @@ void Runtime::RegisterHandlers() {
   messenger_->Register(Type(MsgType::kTaskForwarded), [this](NodeId from, const Buffer& m) {
     core_->HandleTaskForwarded(from, m);
   });
+  // Placement groups: requests to the GCS on the head; bundles reserved on every raylet.
+  auto pg_handler = [this](void (gcs::PgDirectory::*fn)(NodeId, const Buffer&)) {
+    return [this, fn](NodeId from, const Buffer& m) {
+      if (!gcs_) {
+        FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a placement-group request from " << from
+                                      << ": this rank is not the head";
+        return;
+      }
+      (gcs_->placement_groups().*fn)(from, m);
+    };
+  };
+  messenger_->Register(Type(MsgType::kPgCreate), pg_handler(&gcs::PgDirectory::HandleCreate));
+  messenger_->Register(Type(MsgType::kPgRemove), pg_handler(&gcs::PgDirectory::HandleRemove));
+  messenger_->Register(Type(MsgType::kPgQuery), pg_handler(&gcs::PgDirectory::HandleQuery));
+  messenger_->Register(Type(MsgType::kPgPrepared), pg_handler(&gcs::PgDirectory::HandlePrepared));
+  messenger_->Register(Type(MsgType::kPgReply),
+                       [this](NodeId from, const Buffer& m) { core_->HandlePgReply(from, m); });
+  messenger_->Register(Type(MsgType::kPgPrepare), [this](NodeId from, const Buffer& m) {
+    raylet_->HandlePgPrepare(from, m);
+  });
+  messenger_->Register(Type(MsgType::kPgCommit), [this](NodeId from, const Buffer& m) {
+    raylet_->HandlePgCommit(from, m);
+  });
+  messenger_->Register(Type(MsgType::kPgRelease), [this](NodeId from, const Buffer& m) {
+    raylet_->HandlePgRelease(from, m);
+  });
   messenger_->Register(Type(MsgType::kActorCreate), [this](NodeId from, const Buffer& m) {
     raylet_->HandleActorCreate(from, m);
   });

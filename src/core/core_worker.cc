@@ -673,6 +673,32 @@ void CoreWorker::RequestGcs(wire::MsgType type, wire::ActorEvent request, GcsRep
   });
 }
 
+void CoreWorker::RequestPg(wire::MsgType type, wire::PgEvent request, PgReply on_reply) {
+  request.request_id = NewRequestId();
+  loop_->Post([this, type, request = std::move(request),
+               on_reply = std::move(on_reply)]() mutable {
+    pg_waiters_[request.request_id] = std::move(on_reply);
+    messenger_->Send(NodeId(0), static_cast<uint16_t>(type), wire::EncodePgEvents({request}));
+  });
+}
+
+void CoreWorker::HandlePgReply(NodeId from, const Buffer& msg) {
+  std::vector<wire::PgEvent> events;
+  Status st = wire::DecodePgEvents(msg, &events);
+  if (st.ok() && (events.empty() || from != NodeId(0)))
+    st = DataLossError("a placement-group answer comes from the head and has a header");
+  if (!st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed PgReply message from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  auto it = pg_waiters_.find(events[0].request_id);
+  if (it == pg_waiters_.end()) return;  // its caller stopped waiting
+  PgReply cb = std::move(it->second);
+  pg_waiters_.erase(it);
+  cb(events);
+}
+
 void CoreWorker::HandleActorReply(NodeId from, const Buffer& msg) {
   wire::ActorEvent ev;
   if (Status st = wire::DecodeActorEvent(msg, &ev); !st.ok()) {

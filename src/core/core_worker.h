@@ -94,6 +94,11 @@ class CoreWorker {
   // Thread-safe. Sends a kill or lookup to the GCS; `on_reply` runs on the loop.
   void RequestGcs(wire::MsgType type, wire::ActorEvent request, GcsReply on_reply);
   void HandleActorUpdate(NodeId from, const Buffer& msg);
+  // Thread-safe. Sends a placement-group request to the GCS (request_id is set here);
+  // `on_reply` runs on the loop with the answer: its header first, then the groups.
+  using PgReply = std::function<void(const std::vector<wire::PgEvent>&)>;
+  void RequestPg(wire::MsgType type, wire::PgEvent request, PgReply on_reply);
+  void HandlePgReply(NodeId from, const Buffer& msg);
   void HandleActorReply(NodeId from, const Buffer& msg);
   // The cluster view the GCS broadcast; pending infeasible tasks retry against it.
   void ApplyClusterView(const std::vector<wire::NodeState>& states);
@@ -217,6 +222,7 @@ class CoreWorker {
   std::function<void(std::vector<wire::TaskSpec>)> local_raylet_;
   std::unordered_map<ActorId, ActorRoute> actors_;
   std::unordered_map<uint64_t, GcsReply> gcs_waiters_;
+  std::unordered_map<uint64_t, PgReply> pg_waiters_;
   // Borrowing (this process as a borrower).
   std::unordered_map<ObjectId, int> borrowed_;       // local handles per borrowed object
   std::unordered_map<uint64_t, NodeId> borrow_acks_;  // AddBorrower sent, not yet acked

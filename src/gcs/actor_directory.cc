@@ -137,7 +137,17 @@ void ActorDirectory::KillGroup(const PlacementGroupId& pg, const std::string& wh
   std::vector<ActorId> victims;
   for (const auto& [id, e] : actors_)
     if (e.spec.placement_group == pg && e.state != wire::ActorState::kDead) victims.push_back(id);
-  for (const ActorId& id : victims) Lost(id, why, /*allow_restart=*/false);
+  for (const ActorId& id : victims) {
+    Entry& e = actors_.at(id);
+    if (!e.node.IsNil() && cluster_->Alive(e.node)) {
+      wire::ActorEvent destroy;
+      destroy.actor = id;
+      destroy.incarnation = e.incarnation;
+      destroy.message = why;
+      messenger_->Send(e.node, Type(wire::MsgType::kActorDestroy), wire::EncodeActorEvent(destroy));
+    }
+    Lost(id, why, /*allow_restart=*/false);
+  }
 }
 
 void ActorDirectory::HandleCreated(NodeId from, const internal::Buffer& msg) {

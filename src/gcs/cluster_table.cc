@@ -98,6 +98,26 @@ void ClusterTable::MarkDead(NodeId node) {
   Changed(node);
 }
 
+void ClusterTable::AddCapacity(NodeId node, const ResourceSet& capacity) {
+  scheduler::NodeView* n = Find(node);
+  if (n == nullptr) return;
+  n->total.Add(capacity);
+  n->available.Add(capacity);
+  Changed(node);
+  Freed();
+}
+
+void ClusterTable::RemoveCapacity(NodeId node, const ResourceSet& capacity) {
+  scheduler::NodeView* n = Find(node);
+  if (n == nullptr) return;
+  for (const auto& [name, units] : capacity.items()) {
+    n->total.SetUnits(name, 0);
+    n->available.SetUnits(name, 0);
+    n->reserved.SetUnits(name, 0);
+  }
+  Changed(node);
+}
+
 void ClusterTable::HandleReport(NodeId from, const internal::Buffer& msg) {
   std::vector<wire::NodeState> states;
   Status st = wire::DecodeNodeStates(msg, &states);

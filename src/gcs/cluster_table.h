@@ -37,6 +37,10 @@ class ClusterTable {
   void Reserve(NodeId node, const ResourceSet& r, int actors);
   void Unreserve(NodeId node, const ResourceSet& r, int actors);
   void MarkDead(NodeId node);
+  // A committed placement-group bundle adds the group's own resources to its node; removing
+  // the group takes them away again.
+  void AddCapacity(NodeId node, const ResourceSet& capacity);
+  void RemoveCapacity(NodeId node, const ResourceSet& capacity);
   // A raylet's report of its totals, free resources and queue.
   void HandleReport(NodeId from, const internal::Buffer& msg);
   // `fn` runs (on the loop, after the change) whenever resources may have been freed, so that

@@ -13,12 +13,16 @@ GcsServer::GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vect
       nodes_(std::move(nodes)),
       period_(heartbeat_period),
       cluster_(loop, messenger, view_period),
-      actors_(loop, messenger, &cluster_) {
+      actors_(loop, messenger, &cluster_),
+      pgs_(loop, messenger, &cluster_, &actors_) {
   for (const NodeEntry& n : nodes_) {
     cluster_.AddNode(n.id, n.resources);
     if (!n.alive) cluster_.MarkDead(n.id);
   }
-  cluster_.OnFreed([this] { actors_.TryPending(); });
+  cluster_.OnFreed([this] {
+    actors_.TryPending();
+    pgs_.TryPending();
+  });
 }
 
 void GcsServer::Start() {
@@ -64,6 +68,7 @@ void GcsServer::OnNodeDead(NodeId node) {
   awaiting_ack_.erase(node);
   cluster_.MarkDead(node);
   actors_.OnNodeDead(node);
+  pgs_.OnNodeDead(node);
   if (shutdown_done_) MaybeFinishShutdown(false);
 }
 

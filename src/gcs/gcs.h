@@ -17,6 +17,7 @@
 #include "src/common/event_loop.h"
 #include "src/gcs/actor_directory.h"
 #include "src/gcs/cluster_table.h"
+#include "src/gcs/pg_directory.h"
 #include "src/transport/messenger.h"
 
 namespace ferry::gcs {
@@ -42,6 +43,7 @@ class GcsServer {
   void OnNodeDead(NodeId node);
   ActorDirectory& actors() { return actors_; }
   ClusterTable& cluster() { return cluster_; }
+  PgDirectory& placement_groups() { return pgs_; }
   const std::vector<NodeEntry>& nodes() const { return nodes_; }
 
  private:
@@ -59,6 +61,7 @@ class GcsServer {
   std::function<void(std::vector<NodeId>)> shutdown_done_;
   ClusterTable cluster_;
   ActorDirectory actors_;
+  PgDirectory pgs_;
 };
 
 class HeadMonitor {

@@ -874,6 +874,7 @@ namespace {
 bool DecodeOnePg(NodeId from, const Buffer& msg, wire::PgEvent* ev, const char* what) {
   std::vector<wire::PgEvent> events;
   Status st = wire::DecodePgEvents(msg, &events);
+  if (st.ok() && from != NodeId(0)) st = FailedPreconditionError("only the head reserves bundles");
   if (st.ok() && (events.size() != 1 || events[0].pg.IsNil() ||
                   events[0].indices.size() != events[0].bundles.size()))
     st = DataLossError("expected one placement group with an index per bundle");

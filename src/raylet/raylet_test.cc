@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -19,7 +20,11 @@ namespace {
 
 int Triple(int x) { return 3 * x; }
 std::vector<int64_t> Big(int n) { return std::vector<int64_t>(static_cast<size_t>(n), 7); }
-FERRY_REMOTE(Triple, Big);
+int Nap(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+FERRY_REMOTE(Triple, Big, Nap);
 
 using namespace std::chrono_literals;
 using wire::MsgType;
@@ -63,7 +68,36 @@ class RayletTest : public ::testing::Test {
                [this](NodeId from, const Buffer& b) { raylet_->HandleFreeObjects(from, b); });
     m.Register(static_cast<uint16_t>(MsgType::kObjectInfo),
                [this](NodeId from, const Buffer& b) { objects_->HandleObjectInfo(from, b); });
+    // The raylet's node is the head here: what it reports to the GCS comes back to it.
+    m.Register(static_cast<uint16_t>(MsgType::kResourceReport), [this](NodeId, const Buffer& b) {
+      std::vector<wire::NodeState> st;
+      ASSERT_TRUE(wire::DecodeNodeStates(b, &st).ok());
+      std::lock_guard<std::mutex> lock(mu_);
+      reports_.push_back(st.at(0));
+    });
+    m.Register(static_cast<uint16_t>(MsgType::kPgPrepared), [this](NodeId, const Buffer& b) {
+      std::vector<wire::PgEvent> ev;
+      ASSERT_TRUE(wire::DecodePgEvents(b, &ev).ok());
+      std::lock_guard<std::mutex> lock(mu_);
+      prepared_.push_back(ev.at(0));
+    });
     m.Attach(nullptr);
+    owner_.messenger->Register(static_cast<uint16_t>(MsgType::kTaskForwarded),
+                               [this](NodeId from, const Buffer& b) {
+                                 std::vector<std::pair<TaskId, NodeId>> fw;
+                                 ASSERT_TRUE(wire::DecodeForwards(b, &fw).ok());
+                                 EXPECT_EQ(from, NodeId(0));
+                                 std::lock_guard<std::mutex> lock(mu_);
+                                 for (auto& f : fw) forwards_.push_back(f);
+                               });
+    peer_.messenger->Register(static_cast<uint16_t>(MsgType::kSubmitTasks),
+                              [this](NodeId, const Buffer& b) {
+                                std::vector<wire::TaskSpec> specs;
+                                ASSERT_TRUE(wire::DecodeTaskSpecs(b, &specs).ok());
+                                std::lock_guard<std::mutex> lock(mu_);
+                                for (auto& sp : specs) spilled_.push_back(std::move(sp));
+                              });
+    peer_.messenger->Attach(nullptr);
     owner_.messenger->Register(static_cast<uint16_t>(MsgType::kTaskDone),
                                [this](NodeId, const Buffer& b) {
                                  std::vector<wire::TaskResult> rs;
@@ -74,7 +108,9 @@ class RayletTest : public ::testing::Test {
     owner_.messenger->Attach(nullptr);
     ASSERT_TRUE(raylet_node_.transport->Connect(1, owner_.transport->Address()).ok());
     ASSERT_TRUE(owner_.transport->Connect(0, raylet_node_.transport->Address()).ok());
-    for (Node* n : {&raylet_node_, &owner_}) {
+    ASSERT_TRUE(raylet_node_.transport->Connect(2, peer_.transport->Address()).ok());
+    ASSERT_TRUE(peer_.transport->Connect(0, raylet_node_.transport->Address()).ok());
+    for (Node* n : {&raylet_node_, &owner_, &peer_}) {
       n->loop->SetPoller(n->transport->MakePoller());
       n->loop->Start();
     }
@@ -82,6 +118,7 @@ class RayletTest : public ::testing::Test {
   void TearDown() override {
     raylet_->Stop();
     owner_.loop->Stop();
+    peer_.loop->Stop();
     raylet_node_.loop->Stop();
   }
 
@@ -113,8 +150,52 @@ class RayletTest : public ::testing::Test {
     return s;
   }
 
+  // Runs `fn` on the raylet's loop and waits for it.
+  void OnRaylet(std::function<void()> fn) {
+    std::promise<void> done;
+    raylet_node_.loop->Post([&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  // The raylet learns a cluster of itself (2 CPUs), the owner (none) and a peer with `cpus`.
+  void GiveView(double peer_cpus) {
+    std::vector<wire::NodeState> view(3);
+    for (uint32_t i = 0; i < 3; ++i) view[i].node = NodeId(i);
+    view[0].total = view[0].available = ResourceSet::FromPairs({{"CPU", 2}});
+    view[2].total = view[2].available = ResourceSet::FromPairs({{"CPU", peer_cpus}});
+    OnRaylet([&] { raylet_->ApplyClusterView(view); });
+  }
+  template <typename T>
+  size_t Count(const std::vector<T>& v) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return v.size();
+  }
+  template <typename T>
+  bool WaitForCount(const std::vector<T>& v, size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (Count(v) < n && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    return Count(v) >= n;
+  }
+  void PgMessage(MsgType type, const wire::PgEvent& ev) {
+    std::string bytes = wire::EncodePgEvents({ev});
+    OnRaylet([&] {
+      Buffer b = Buffer::FromString(bytes);
+      if (type == MsgType::kPgPrepare) raylet_->HandlePgPrepare(NodeId(0), b);
+      if (type == MsgType::kPgCommit) raylet_->HandlePgCommit(NodeId(0), b);
+      if (type == MsgType::kPgRelease) raylet_->HandlePgRelease(NodeId(0), b);
+    });
+  }
+
   Node raylet_node_{NodeId(0)};
   Node owner_{NodeId(1)};
+  Node peer_{NodeId(2)};
+  std::vector<std::pair<TaskId, NodeId>> forwards_;  // Guarded by mu_.
+  std::vector<wire::TaskSpec> spilled_;              // Guarded by mu_.
+  std::vector<wire::NodeState> reports_;             // Guarded by mu_.
+  std::vector<wire::PgEvent> prepared_;              // Guarded by mu_.
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<ObjectManager> objects_;
   std::unique_ptr<Raylet> raylet_;
@@ -193,6 +274,122 @@ TEST_F(RayletTest, MalformedMessagesAreDroppedAndLaterOnesStillWork) {
   ASSERT_EQ(results_.size(), 1u);
   EXPECT_EQ(results_[0].task.seq, 5u);
   EXPECT_EQ(*internal::Deserialize<int>(results_[0].value.data), 15);
+}
+
+TEST_F(RayletTest, SpillsQueuedTasksBackToANodeWithRoomAndTellsTheOwner) {
+  GiveView(/*peer_cpus=*/4);
+  std::vector<wire::TaskSpec> specs;
+  for (uint64_t i = 0; i < 10; ++i) specs.push_back(Spec(100 + i, "Nap", internal::Serialize(300)));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(specs));
+  // 2 run here; of the 8 waiting, 4 fit on the peer's 4 free CPUs.
+  ASSERT_TRUE(WaitForCount(spilled_, 4));
+  ASSERT_TRUE(WaitForCount(forwards_, 4));
+  std::this_thread::sleep_for(50ms);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(spilled_.size(), 4u);
+  for (const wire::TaskSpec& sp : spilled_) EXPECT_EQ(sp.spillbacks, 1);
+  for (const auto& [task, node] : forwards_) EXPECT_EQ(node, NodeId(2));
+}
+
+TEST_F(RayletTest, HardAffinityAndSpilledTwiceStayPut) {
+  GiveView(/*peer_cpus=*/8);
+  std::vector<wire::TaskSpec> specs;
+  for (uint64_t i = 0; i < 6; ++i) {
+    wire::TaskSpec sp = Spec(200 + i, "Nap", internal::Serialize(100));
+    if (i % 2 == 0) {
+      sp.strategy = 2;  // hard node affinity
+      sp.affinity_node = NodeId(0);
+    } else {
+      sp.spillbacks = 2;  // forwarded twice already
+    }
+    specs.push_back(sp);
+  }
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(specs));
+  ASSERT_TRUE(WaitForResults(6));
+  EXPECT_EQ(Count(spilled_), 0u);
+}
+
+TEST_F(RayletTest, ReportsFreeResourcesAndQueueToTheHead) {
+  OnRaylet([&] { raylet_->Start(); });
+  std::vector<wire::TaskSpec> specs;
+  for (uint64_t i = 0; i < 5; ++i) specs.push_back(Spec(300 + i, "Nap", internal::Serialize(200)));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(specs));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool busy = false;
+  while (!busy && std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const wire::NodeState& r : reports_)
+        busy |= r.queued == 3 && r.available.Get("CPU") == 0 && r.total.Get("CPU") == 2;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(busy);
+  ASSERT_TRUE(WaitForResults(5));
+  deadline = std::chrono::steady_clock::now() + 10s;
+  bool idle = false;
+  while (!idle && std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      idle = !reports_.empty() && reports_.back().queued == 0 &&
+             reports_.back().available.Get("CPU") == 2;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(idle);
+}
+
+TEST_F(RayletTest, PlacementGroupBundlesReserveCommitAndRelease) {
+  wire::PgEvent a;
+  a.request_id = 1;
+  a.pg = PlacementGroupId{TaskId{NodeId(1), 50}};
+  a.bundles = {ResourceSet::FromPairs({{"CPU", 2}})};
+  a.indices = {0};
+  PgMessage(MsgType::kPgPrepare, a);
+  ASSERT_TRUE(WaitForCount(prepared_, 1));
+  // Every CPU is reserved: a second group is refused, naming what is short.
+  wire::PgEvent b = a;
+  b.request_id = 2;
+  b.pg = PlacementGroupId{TaskId{NodeId(1), 51}};
+  b.bundles = {ResourceSet::FromPairs({{"CPU", 1}})};
+  PgMessage(MsgType::kPgPrepare, b);
+  ASSERT_TRUE(WaitForCount(prepared_, 2));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(prepared_[0].flag);
+    EXPECT_FALSE(prepared_[1].flag);
+    EXPECT_NE(prepared_[1].message.find("CPU: 1 (have 0)"), std::string::npos)
+        << prepared_[1].message;
+  }
+  // Outside work waits; work of the group runs once committed.
+  SendToRaylet(MsgType::kSubmitTasks,
+               wire::EncodeTaskSpecs({Spec(400, "Triple", internal::Serialize(1))}));
+  wire::TaskSpec in = Spec(401, "Triple", internal::Serialize(2));
+  in.resources = scheduler::GroupDemand(ResourceSet::FromPairs({{"CPU", 1}}), a.pg, 0).ToPairs();
+  PgMessage(MsgType::kPgCommit, a);
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs({in}));
+  ASSERT_TRUE(WaitForResults(1));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_EQ(results_[0].task.seq, 401u);
+  }
+  // Queued work of the group fails when it is removed; the CPUs come back to the rest.
+  wire::TaskSpec stranded = in;
+  stranded.id.seq = 402;
+  stranded.return_id = ObjectId{stranded.id, 0};
+  stranded.resources = scheduler::GroupDemand(ResourceSet::FromPairs({{"CPU", 5}}), a.pg, -1).ToPairs();
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs({stranded}));
+  std::this_thread::sleep_for(50ms);
+  PgMessage(MsgType::kPgRelease, a);
+  ASSERT_TRUE(WaitForResults(3));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const wire::TaskResult& r : results_) {
+    if (r.task.seq == 400) EXPECT_EQ(*internal::Deserialize<int>(r.value.data), 3);
+    if (r.task.seq == 402) {
+      EXPECT_EQ(r.value.error.kind, wire::ErrorKind::kUnschedulable);
+      EXPECT_NE(r.value.error.message.find("was removed"), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

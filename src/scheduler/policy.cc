@@ -27,6 +27,18 @@ double Utilisation(const NodeView& node, const ResourceSet& demand) {
   return worst;
 }
 
+// Utilisation from the caller's own in-flight work alone, once the task is placed.
+double OwnUtilisation(const NodeView& node, const ResourceSet& demand) {
+  double worst = 0;
+  for (const auto& [name, need] : demand.items()) {
+    const int64_t t = node.total.Units(name);
+    if (t <= 0) continue;
+    const double used = static_cast<double>(node.inflight.Units(name) + need);
+    worst = std::max(worst, used / static_cast<double>(t));
+  }
+  return worst;
+}
+
 // Load of a node with no room: how far past its capacity its queue reaches.
 double Backlog(const NodeView& node, const ResourceSet& demand) {
   double load = Utilisation(node, demand);
@@ -81,7 +93,9 @@ Decision Hybrid(const ClusterView& view, const ResourceSet& demand,
     if (!Feasible(node, demand)) continue;
     const bool is_local = !spread && node.id == local;
     if (FitsNow(node, demand)) {
-      double score = Utilisation(node, demand);
+      // SPREAD ranks by the caller's own work there, so that a burst spreads evenly even
+      // while the nodes' reports lag behind.
+      double score = spread ? OwnUtilisation(node, demand) : Utilisation(node, demand);
       if (!spread && score <= options.spread_threshold + 1e-9) score = 0;
       // Strictly better, or as good and local.
       if (score < pick_score - 1e-9 || (is_local && !pick_local && score <= pick_score + 1e-9)) {
