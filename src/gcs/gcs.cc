@@ -28,6 +28,7 @@ GcsServer::GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vect
 void GcsServer::Start() {
   if (nodes_.size() > 1) beat_timer_ = loop_->AddTimer(period_, [this] { Beat(); });
   cluster_.Start();
+  pgs_.Start();
 }
 
 void GcsServer::Beat() {
@@ -50,6 +51,7 @@ void GcsServer::BeginShutdown(std::chrono::milliseconds timeout,
   if (beat_timer_ != 0) loop_->CancelTimer(beat_timer_);
   beat_timer_ = 0;
   cluster_.Stop();
+  pgs_.Stop();
   shutdown_timer_ = loop_->AddTimer(timeout, [this] { MaybeFinishShutdown(/*timed_out=*/true); });
   MaybeFinishShutdown(false);
 }

@@ -155,7 +155,9 @@ void PgDirectory::FinishRound(Group& g) {
       cluster_->Unreserve(g.info.nodes[i], g.info.bundles[i], 0);
     g.info.nodes.clear();
     g.prepared.clear();
-    return;  // TryPending runs again when a node frees resources
+    // Not at once: the view that chose those nodes is stale until they report again.
+    g.not_before = std::chrono::steady_clock::now() + kRetryDelay;
+    return;
   }
   for (NodeId node : g.prepared) SendToNode(wire::MsgType::kPgCommit, g, node);
   for (size_t i = 0; i < g.info.nodes.size(); ++i)
@@ -266,8 +268,19 @@ void PgDirectory::OnNodeDead(NodeId node) {
 }
 
 void PgDirectory::TryPending() {
+  const auto now = std::chrono::steady_clock::now();
   for (auto& [id, g] : groups_)
-    if (g.info.state == wire::PgState::kPending && g.round == 0) Schedule(g);
+    if (g.info.state == wire::PgState::kPending && g.round == 0 && now >= g.not_before)
+      Schedule(g);
+}
+
+void PgDirectory::Start() {
+  if (timer_ == 0) timer_ = loop_->AddTimer(kRetryDelay, [this] { TryPending(); });
+}
+
+void PgDirectory::Stop() {
+  if (timer_ != 0) loop_->CancelTimer(timer_);
+  timer_ = 0;
 }
 
 }  // namespace ferry::gcs

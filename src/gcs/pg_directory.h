@@ -9,6 +9,7 @@
 // Confined to the event loop thread of the head.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -39,6 +40,10 @@ class PgDirectory {
   void OnNodeDead(NodeId node);
   // Pending groups try again (resources were freed or a node joined).
   void TryPending();
+  // Retries pending groups periodically too: a refused round waits `kRetryDelay` first.
+  void Start();
+  void Stop();
+  static constexpr std::chrono::milliseconds kRetryDelay{100};
 
   size_t size() const { return groups_.size(); }
 
@@ -50,6 +55,7 @@ class PgDirectory {
     std::set<NodeId> prepared;
     bool refused = false;
     bool warned = false;
+    std::chrono::steady_clock::time_point not_before;  // after a refusal
     std::vector<std::pair<NodeId, uint64_t>> waiters;  // Wait() requests
   };
 
@@ -70,6 +76,7 @@ class PgDirectory {
   std::unordered_map<std::string, PlacementGroupId> names_;  // live named groups
   uint64_t next_round_ = 1;
   uint64_t rotate_ = 0;
+  uint64_t timer_ = 0;
 };
 
 }  // namespace ferry::gcs

@@ -303,8 +303,10 @@ BundleDecision PlaceBundles(const ClusterView& view, const std::vector<ResourceS
   }
   std::vector<ResourceSet> now, idle;
   for (const NodeView& node : view.nodes) {
-    ResourceSet left = node.total;
-    left.Subtract(node.reserved);
+    // What is neither reserved nor (as the node last reported) busy.
+    ResourceSet left;
+    for (const auto& [name, units] : node.total.items())
+      left.SetUnits(name, std::min(units - node.reserved.Units(name), node.available.Units(name)));
     now.push_back(std::move(left));
     idle.push_back(node.total);
   }

@@ -90,7 +90,8 @@ Decision PickSpillbackNode(const ClusterView& view, const ResourceSet& demand, N
 // Whether `node` has room for `demand` now, as FreeEstimate sees it.
 bool FitsNow(const NodeView& node, const ResourceSet& demand);
 
-// Placement groups: one node per bundle, all or nothing, against total less `reserved`.
+// Placement groups: one node per bundle, all or nothing, against what each node has neither
+// reserved nor busy (total less `reserved`, capped by its reported `available`).
 enum class BundleStrategy : uint8_t { kPack = 0, kSpread = 1, kStrictPack = 2, kStrictSpread = 3 };
 struct BundleDecision {
   bool ok = false;
