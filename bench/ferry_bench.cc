@@ -32,10 +32,14 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <random>
 #include <regex>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "src/scheduler/policy.h"
 
 #if FERRY_BENCH_WITH_MPI
 #include <mpi.h>
@@ -71,7 +75,12 @@ std::pair<int64_t, int64_t> SizeOfView(ferry::ArrayView<uint8_t> v) {
   return {static_cast<int64_t>(v.size()), static_cast<int64_t>(getpid())};
 }
 
-FERRY_REMOTE(Empty, Pid, SizeOf, SizeOfView, FetchSeconds);
+int SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+FERRY_REMOTE(Empty, Pid, SizeOf, SizeOfView, FetchSeconds, SleepMs);
 
 // The actor the actor figures call, and the callers of n_n_actor_calls_async.
 struct BenchActor {
@@ -221,6 +230,8 @@ const std::map<std::string, std::string>& Baselines() {
       {"rank_to_rank_fetch_gigabytes", "ucx_get_gigabytes"},
       {"rank_to_rank_decode_gigabytes", "ucx_get_gigabytes"},
       {"get_view_1gib_us", "get_view_1mib_us"},
+      {"variable_load_makespan_s", "variable_load_ideal_s"},
+      {"skewed_load_makespan_s", "skewed_load_ideal_s"},
   };
   return m;
 }
@@ -350,6 +361,97 @@ std::vector<uint8_t> BigVector(size_t bytes) {
 }
 
 // ---- The benchmarks (driver side) -----------------------------------------------------------
+
+// Ray: placement_group_create/removal. One single-bundle group created, waited for and
+// removed per operation.
+void PlacementGroupCreateRemoval(const Options& o, Report& r) {
+  double rate = MeasureRate(o, [] {
+    for (int i = 0; i < 10; ++i) {
+      auto pg = ferry::CreatePlacementGroup({"", {{{"CPU", 0.01}}}, ferry::PlacementStrategy::PACK});
+      if (!pg.Wait(30)) throw std::runtime_error("a placement group was not created in 30 s");
+      ferry::RemovePlacementGroup(pg.GetID());
+    }
+    return int64_t{10};
+  });
+  r.Figure("placement_group_create_removal", rate, "per_s");
+}
+
+// The default policy's decisions per second on a synthetic 1,000-node view (16 CPUs each,
+// every tenth with 4 GPUs), each decision charged to its node as an owner does, so the view
+// fills up and the policy's no-room path is measured too. Pure computation, in this process.
+void SchedulingDecisions(const Options& o, Report& r) {
+  namespace sch = ferry::scheduler;
+  sch::ClusterView view;
+  for (uint32_t i = 0; i < 1000; ++i) {
+    sch::NodeView n;
+    n.id = ferry::NodeId(i);
+    n.total = ferry::ResourceSet::FromPairs({{"CPU", 16}, {"memory", 64.0 * (1 << 30)}});
+    if (i % 10 == 0) n.total.Set("GPU", 4);
+    n.available = n.total;
+    view.nodes.push_back(std::move(n));
+  }
+  const ferry::ResourceSet demand = ferry::ResourceSet::FromPairs({{"CPU", 1}});
+  uint64_t k = 0;
+  double rate = MeasureRate(o, [&] {
+    for (int i = 0; i < 1000; ++i, ++k) {
+      sch::PlacementRequest req{&demand};
+      sch::Decision d = sch::PickNode(view, req, ferry::NodeId(static_cast<uint32_t>(k % 1000)), k);
+      view.nodes[d.node.value()].inflight.Add(demand);
+      if (k % 32000 == 31999)  // twice the cluster's CPUs: start over
+        for (auto& n : view.nodes) n.inflight = ferry::ResourceSet();
+    }
+    return int64_t{1000};
+  });
+  r.Figure("scheduling_decisions_per_s", rate, "per_s");
+}
+
+// Submits tasks sleeping `d` milliseconds all at once and returns the seconds until the last
+// finished (one trial: the figure is already a sum over many tasks).
+double Makespan(const std::vector<int>& d) {
+  auto t0 = Clock::now();
+  std::vector<ferry::ObjectRef<int>> refs;
+  refs.reserve(d.size());
+  for (int x : d) refs.push_back(ferry::Task(SleepMs).Remote(x));
+  ferry::Get(refs);
+  return Seconds(t0, Clock::now());
+}
+
+// The ideal makespan of `d` on `cpus` CPU slots: the total over the CPUs, or the longest task.
+double Ideal(const std::vector<int>& d, double cpus) {
+  double total_s = 0, longest_s = 0;
+  for (int x : d) {
+    total_s += x / 1000.0;
+    longest_s = std::max(longest_s, x / 1000.0);
+  }
+  return std::max(total_s / cpus, longest_s);
+}
+
+// Sleeping tasks occupy a CPU slot without using a core, so ranks may share cores.
+//   variable_load: 1,000 tasks (200 with --quick) of 1-50 ms, fixed seed.
+//   skewed_load: a sweep whose every W-th point is expensive (40 ms, others 2 ms), W the
+//   number of nodes with CPUs: an owner placing round-robin sends every expensive task to
+//   the same node, and only spillback moves the queue it builds there to idle nodes.
+void LoadBalance(const Options& o, Report& r, bool skewed) {
+  const double cpus = ferry::GetClusterResources()["CPU"];
+  if (cpus < 1) throw std::runtime_error("the cluster offers no CPUs");
+  int width = 0;
+  for (const ferry::NodeInfo& n : ferry::GetNodes())
+    width += n.resources.count("CPU") && n.resources.at("CPU") >= 1;
+  if (skewed && width < 2) {
+    r.Skip("skewed_load_makespan_s", "needs at least 2 nodes with CPUs (run under mpirun)");
+    return;
+  }
+  const int n = o.quick ? 200 : (skewed ? 800 : 1000);
+  std::vector<int> d(static_cast<size_t>(n));
+  std::mt19937 rng(12345);
+  std::uniform_int_distribution<int> ms(1, 50);
+  for (int i = 0; i < n; ++i) d[static_cast<size_t>(i)] = skewed ? (i % width == 0 ? 40 : 2) : ms(rng);
+  const std::string name = skewed ? "skewed_load" : "variable_load";
+  Note(name + ": " + std::to_string(n) + " tasks over " + std::to_string(static_cast<int>(cpus)) +
+       " CPUs on " + std::to_string(width) + " nodes");
+  r.Figure(name + "_ideal_s", Ideal(d, cpus), "s");
+  r.Figure(name + "_makespan_s", Makespan(d), "s");
+}
 
 // Tasks must run on other ranks than the driver when there are several: say so if not.
 void CheckPlacement(int ranks) {
@@ -730,6 +832,10 @@ int main(int argc, char** argv) {
   run("actor_creation_per_s", [&] { ActorCreation(opt, report); });
   run("single_client_put_calls", [&] { PutCalls(opt, report); });
   run("single_client_get_calls", [&] { GetCalls(opt, report); });
+  run("placement_group_create_removal", [&] { PlacementGroupCreateRemoval(opt, report); });
+  run("scheduling_decisions_per_s", [&] { SchedulingDecisions(opt, report); });
+  run("variable_load_makespan_s", [&] { LoadBalance(opt, report, false); });
+  run("skewed_load_makespan_s", [&] { LoadBalance(opt, report, true); });
 
   const bool want_memcpy = report.Wants("memcpy_gigabytes");
   const bool want_put = report.Wants("single_client_put_gigabytes");

@@ -156,6 +156,7 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   ropts.resources = resources_;
   ropts.gpu_ids = gpu_ids_;
   ropts.report_ms = config.resource_report_ms;
+  ropts.max_spillbacks = config.max_spillbacks;
   ropts.inline_threshold = config.inline_threshold_bytes;
   ropts.max_batch = config.max_batch;
   ropts.executor_spin_us = executor_spin_us;

@@ -384,7 +384,9 @@ TEST_F(RayletTest, PlacementGroupBundlesReserveCommitAndRelease) {
   ASSERT_TRUE(WaitForResults(3));
   std::lock_guard<std::mutex> lock(mu_);
   for (const wire::TaskResult& r : results_) {
-    if (r.task.seq == 400) EXPECT_EQ(*internal::Deserialize<int>(r.value.data), 3);
+    if (r.task.seq == 400) {
+      EXPECT_EQ(*internal::Deserialize<int>(r.value.data), 3);
+    }
     if (r.task.seq == 402) {
       EXPECT_EQ(r.value.error.kind, wire::ErrorKind::kUnschedulable);
       EXPECT_NE(r.value.error.message.find("was removed"), std::string::npos);

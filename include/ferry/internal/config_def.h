@@ -16,6 +16,9 @@ FERRY_CONFIG(std::string, resources, "",
 FERRY_CONFIG(int, resource_report_ms, 20,
              "how often a raylet reports its free resources and queue to the head when they "
              "changed, and the head broadcasts the changed cluster view")
+FERRY_CONFIG(int, max_spillbacks, 2,
+             "how often one task may be forwarded by a raylet that has no room for it to a node "
+             "that has (0: never)")
 FERRY_CONFIG(std::string, bootstrap, "auto",
              "how ranks find each other: auto, local (embedded), mpi")
 FERRY_CONFIG(std::string, transport, "auto",

@@ -104,7 +104,8 @@ template <typename ArgsTuple, typename Call, size_t... I>
 decltype(auto) CallDecoded(const std::vector<Buffer>& args, Call&& call,
                            std::index_sequence<I...>) {
   CheckArity(sizeof...(I), args.size());
-  auto decoded = std::make_tuple(Deserialize<std::tuple_element_t<I, ArgsTuple>>(args[I])...);
+  [[maybe_unused]] auto decoded =
+      std::make_tuple(Deserialize<std::tuple_element_t<I, ArgsTuple>>(args[I])...);
   return call(std::move(*std::get<I>(decoded))...);
 }
 
