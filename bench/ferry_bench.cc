@@ -373,7 +373,7 @@ void PlacementGroupCreateRemoval(const Options& o, Report& r) {
     }
     return int64_t{10};
   });
-  r.Figure("placement_group_create_removal", rate, "per_s");
+  r.Figure("placement_group_create/removal", rate, "per_s");
 }
 
 // The default policy's decisions per second on a synthetic 1,000-node view (16 CPUs each,
@@ -832,7 +832,7 @@ int main(int argc, char** argv) {
   run("actor_creation_per_s", [&] { ActorCreation(opt, report); });
   run("single_client_put_calls", [&] { PutCalls(opt, report); });
   run("single_client_get_calls", [&] { GetCalls(opt, report); });
-  run("placement_group_create_removal", [&] { PlacementGroupCreateRemoval(opt, report); });
+  run("placement_group_create/removal", [&] { PlacementGroupCreateRemoval(opt, report); });
   run("scheduling_decisions_per_s", [&] { SchedulingDecisions(opt, report); });
   run("variable_load_makespan_s", [&] { LoadBalance(opt, report, false); });
   run("skewed_load_makespan_s", [&] { LoadBalance(opt, report, true); });

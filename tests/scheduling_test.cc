@@ -326,7 +326,8 @@ TEST(Scheduling, RemovingAGroupKillsItsActors) {
   bool found = false;
   for (const auto& p : all) found |= p.GetID() == g.GetID() && p.GetName() == "actors";
   EXPECT_TRUE(found);
-  ferry::RemovePlacementGroup(g.GetID());
+  ferry::RemovePlacementGroup(g.GetID());  // asynchronous, as in Ray...
+  EXPECT_EQ(g.GetState(), ferry::PlacementGroupState::REMOVED);  // ...and done by now
   try {
     a.Task(&Pinned::Where).Remote().Get(30000);
     ADD_FAILURE() << "the actor outlived its group";

@@ -61,12 +61,12 @@ class PlacementGroup {
   PlacementStrategy GetStrategy() const { return options_.strategy; }
   bool IsEmpty() const { return id_.IsNil(); }
 
-  /// Asks the head for the group's current state.
+  /// Asks the head for the group's current state (REMOVED for a group it no longer knows).
   PlacementGroupState GetState() const {
     return static_cast<PlacementGroupState>(internal::PlacementGroupStateOf(id_));
   }
   /// Waits until every bundle is reserved. Returns false if `timeout_seconds` passed first;
-  /// throws TaskUnschedulableError if the group was removed.
+  /// throws TaskUnschedulableError if the group was removed (or never existed).
   bool Wait(double timeout_seconds) const {
     return internal::WaitPlacementGroup(id_, timeout_seconds);
   }
@@ -80,7 +80,8 @@ class PlacementGroup {
 /// group stays PENDING until it fits. Throws std::invalid_argument for no bundles, an empty or
 /// negative resource, or a name already in use.
 PlacementGroup CreatePlacementGroup(const PlacementGroupCreationOptions& options);
-/// Releases the reservation and kills the group's actors. Removing twice is harmless.
+/// Releases the reservation and kills the group's actors. Returns at once (the head removes
+/// it before it handles any later request of this process). Removing twice is harmless.
 void RemovePlacementGroup(const PlacementGroupId& id);
 /// The live group of that name; an empty handle if there is none.
 PlacementGroup GetPlacementGroup(const std::string& name);

@@ -688,9 +688,11 @@ PlacementGroupId CreatePlacementGroup(
 }
 
 void RemovePlacementGroup(const PlacementGroupId& id) {
+  // Asynchronous, as in Ray: this process's later requests reach the head after it.
   wire::PgEvent req;
   req.pg = id;
-  AskPg(wire::MsgType::kPgRemove, std::move(req));
+  Current()->core()->RequestPg(wire::MsgType::kPgRemove, std::move(req),
+                               [](const std::vector<wire::PgEvent>&) {});
 }
 
 int PlacementGroupStateOf(const PlacementGroupId& id) {
@@ -710,7 +712,7 @@ bool WaitPlacementGroup(const PlacementGroupId& id, double timeout_seconds) {
   auto answer = AskPg(wire::MsgType::kPgQuery, std::move(req), ms);
   if (!answer) return false;
   if (!(*answer)[0].flag || answer->size() < 2)
-    throw TaskUnschedulableError("ferry: " + id.ToString() + " is unknown: " + (*answer)[0].message);
+    throw TaskUnschedulableError("ferry: " + (*answer)[0].message);
   if ((*answer)[1].state == wire::PgState::kRemoved)
     throw TaskUnschedulableError("ferry: " + id.ToString() + " was removed");
   return (*answer)[1].state == wire::PgState::kCreated;

@@ -205,6 +205,7 @@ void PgDirectory::HandleRemove(NodeId from, const internal::Buffer& msg) {
     actors_->KillGroup(g.info.pg, "its placement group " + g.info.pg.ToString() + " was removed");
     Answer(g);
     FERRY_LOG(INFO) << g.info.pg << " removed";
+    groups_.erase(it);  // queries about it now say "unknown or removed"
   }
   Reply(from, ev.request_id, true, "", {});
 }
@@ -230,7 +231,7 @@ void PgDirectory::HandleQuery(NodeId from, const internal::Buffer& msg) {
   if (target == nullptr) {
     Reply(from, ev.request_id, false,
           ev.pg.IsNil() ? "no live placement group is named '" + ev.name + "'"
-                        : ev.pg.ToString() + " is unknown",
+                        : ev.pg.ToString() + " is unknown or was removed",
           {});
     return;
   }
