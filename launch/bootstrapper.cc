@@ -57,8 +57,8 @@ std::string EncodePeerInfo(const PeerInfo& info) {
   w.PutString(info.hostname);
   w.Put<int32_t>(info.pid);
   w.Put<uint32_t>(static_cast<uint32_t>(info.resources.size()));
-  for (const auto& [name, units] : info.resources.items()) {
-    w.PutString(name);
+  for (const auto& [id, units] : info.resources.items()) {
+    w.PutString(ferry::ResourceName(id));
     w.Put<int64_t>(units);
   }
   w.Put<uint64_t>(info.function_hash);

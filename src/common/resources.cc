@@ -4,7 +4,12 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
 #include <sstream>
+#include <unordered_map>
 
 namespace ferry {
 namespace {
@@ -17,13 +22,74 @@ std::string FormatAmount(int64_t units) {
 
 }  // namespace
 
+namespace {
+
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
+// The process's resource names. Append-only: ids index `names`, whose strings never move.
+struct Registry {
+  std::shared_mutex mu;
+  std::unordered_map<std::string, ResourceId, NameHash, std::equal_to<>> ids;
+  std::deque<std::string> names;
+  Registry() {
+    for (const char* n : {"CPU", "GPU", "memory"}) {
+      ids.emplace(n, static_cast<ResourceId>(names.size()));
+      names.emplace_back(n);
+    }
+  }
+};
+
+Registry& Names() {
+  static Registry* r = new Registry();  // never destroyed: used until the process ends
+  return *r;
+}
+
+// The id of a registered name, without registering it.
+bool FindId(std::string_view name, ResourceId* id) {
+  if (name == "CPU") {
+    *id = kCpu;
+    return true;
+  }
+  Registry& r = Names();
+  std::shared_lock<std::shared_mutex> lock(r.mu);
+  auto it = r.ids.find(name);
+  if (it == r.ids.end()) return false;
+  *id = it->second;
+  return true;
+}
+
+}  // namespace
+
+ResourceId ResourceIdOf(std::string_view name) {
+  ResourceId id = 0;
+  if (FindId(name, &id)) return id;
+  Registry& r = Names();
+  std::unique_lock<std::shared_mutex> lock(r.mu);
+  auto it = r.ids.find(name);
+  if (it != r.ids.end()) return it->second;
+  id = static_cast<ResourceId>(r.names.size());
+  r.names.emplace_back(name);
+  r.ids.emplace(std::string(name), id);
+  return id;
+}
+
+const std::string& ResourceName(ResourceId id) {
+  Registry& r = Names();
+  std::shared_lock<std::shared_mutex> lock(r.mu);
+  static const std::string kUnknown = "?";
+  return id < r.names.size() ? r.names[id] : kUnknown;
+}
+
 int64_t ResourceSet::ToUnits(double amount) {
   return static_cast<int64_t>(std::llround(amount * kScale));
 }
 
 ResourceSet ResourceSet::FromPairs(const std::vector<std::pair<std::string, double>>& pairs) {
   ResourceSet s;
-  for (const auto& [name, amount] : pairs) s.SetUnits(name, s.Units(name) + ToUnits(amount));
+  for (const auto& [name, amount] : pairs) s.AddUnits(ResourceIdOf(name), ToUnits(amount));
   return s;
 }
 
@@ -36,20 +102,21 @@ ResourceSet ResourceSet::FromMap(const std::map<std::string, double>& m) {
 std::vector<std::pair<std::string, double>> ResourceSet::ToPairs() const {
   std::vector<std::pair<std::string, double>> out;
   out.reserve(items_.size());
-  for (const auto& [name, units] : items_) out.emplace_back(name, FromUnits(units));
+  for (const auto& [id, units] : items_) out.emplace_back(ResourceName(id), FromUnits(units));
+  std::sort(out.begin(), out.end());
   return out;
 }
 
 std::map<std::string, double> ResourceSet::ToMap() const {
   std::map<std::string, double> out;
-  for (const auto& [name, units] : items_) out.emplace(name, FromUnits(units));
+  for (const auto& [id, units] : items_) out.emplace(ResourceName(id), FromUnits(units));
   return out;
 }
 
-void ResourceSet::SetUnits(std::string_view name, int64_t units) {
-  auto it = std::lower_bound(items_.begin(), items_.end(), name,
-                             [](const Item& a, std::string_view n) { return a.first < n; });
-  bool found = it != items_.end() && it->first == name;
+void ResourceSet::SetUnits(ResourceId id, int64_t units) {
+  auto it = std::lower_bound(items_.begin(), items_.end(), id,
+                             [](const Item& a, ResourceId b) { return a.first < b; });
+  bool found = it != items_.end() && it->first == id;
   if (units == 0) {
     if (found) items_.erase(it);
     return;
@@ -57,53 +124,75 @@ void ResourceSet::SetUnits(std::string_view name, int64_t units) {
   if (found) {
     it->second = units;
   } else {
-    items_.insert(it, Item(std::string(name), units));
+    items_.insert(it, Item(id, units));
   }
 }
 
-int64_t ResourceSet::Units(std::string_view name) const {
-  for (const auto& [n, u] : items_)
-    if (n == name) return u;
+void ResourceSet::AddUnits(ResourceId id, int64_t delta) {
+  auto it = std::lower_bound(items_.begin(), items_.end(), id,
+                             [](const Item& a, ResourceId b) { return a.first < b; });
+  if (it != items_.end() && it->first == id) {
+    it->second += delta;
+    if (it->second == 0) items_.erase(it);
+  } else if (delta != 0) {
+    items_.insert(it, Item(id, delta));
+  }
+}
+
+int64_t ResourceSet::Units(ResourceId id) const {
+  for (const auto& [i, u] : items_)
+    if (i == id) return u;
   return 0;
+}
+
+int64_t ResourceSet::Units(std::string_view name) const {
+  ResourceId id = 0;
+  return FindId(name, &id) ? Units(id) : 0;
 }
 
 bool ResourceSet::Contains(const ResourceSet& demand) const {
   // Both sorted: one merge pass.
   auto it = items_.begin();
-  for (const auto& [name, need] : demand.items_) {
+  for (const auto& [id, need] : demand.items_) {
     if (need <= 0) continue;
-    while (it != items_.end() && it->first < name) ++it;
-    int64_t have = (it != items_.end() && it->first == name) ? it->second : 0;
+    while (it != items_.end() && it->first < id) ++it;
+    int64_t have = (it != items_.end() && it->first == id) ? it->second : 0;
     if (have < need) return false;
   }
   return true;
 }
 
 std::string ResourceSet::Shortfall(const ResourceSet& demand) const {
-  std::string out;
-  for (const auto& [name, need] : demand.items_) {
+  std::vector<std::pair<std::string, std::string>> parts;
+  for (const auto& [id, need] : demand.items_) {
     if (need <= 0) continue;
-    int64_t have = Units(name);
+    int64_t have = Units(id);
     if (have >= need) continue;
-    if (!out.empty()) out += ", ";
-    out += name + ": " + FormatAmount(need) + " (have " + FormatAmount(std::max<int64_t>(have, 0)) + ")";
+    parts.emplace_back(ResourceName(id), FormatAmount(need) + " (have " +
+                                             FormatAmount(std::max<int64_t>(have, 0)) + ")");
   }
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (const auto& [name, text] : parts) out += (out.empty() ? "" : ", ") + name + ": " + text;
   return out;
 }
 
 void ResourceSet::Add(const ResourceSet& other) {
-  for (const auto& [name, units] : other.items_) SetUnits(name, Units(name) + units);
+  for (const auto& [id, units] : other.items_) AddUnits(id, units);
 }
 
 void ResourceSet::Subtract(const ResourceSet& other) {
-  for (const auto& [name, units] : other.items_) SetUnits(name, Units(name) - units);
+  for (const auto& [id, units] : other.items_) AddUnits(id, -units);
 }
 
 std::string ResourceSet::ToString() const {
+  std::vector<std::pair<std::string, int64_t>> named;
+  for (const auto& [id, units] : items_) named.emplace_back(ResourceName(id), units);
+  std::sort(named.begin(), named.end());
   std::string out = "{";
-  for (size_t i = 0; i < items_.size(); ++i) {
+  for (size_t i = 0; i < named.size(); ++i) {
     if (i > 0) out += ", ";
-    out += items_[i].first + ": " + FormatAmount(items_[i].second);
+    out += named[i].first + ": " + FormatAmount(named[i].second);
   }
   return out + "}";
 }

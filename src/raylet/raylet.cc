@@ -222,7 +222,7 @@ void Raylet::Acquire(Task& task) {
 void Raylet::Release(const ResourceSet& demand, const std::vector<int>& gpus) {
   // Resources of a group removed meanwhile are not given back: they no longer exist here.
   for (const auto& [name, units] : demand.items())
-    if (total_.Has(name)) available_.SetUnits(name, available_.Units(name) + units);
+    if (total_.Has(name)) available_.AddUnits(name, units);
   if (!gpus.empty()) {
     int64_t need = demand.Units(kGpu);
     int64_t each = need >= ResourceSet::kScale ? ResourceSet::kScale : need;
@@ -320,7 +320,10 @@ void Raylet::Dispatch() {
       batch.push_back(MakeBody(std::move(task)));
     }
   }
-  std::erase_if(shapes_, [](const ShapeQueue& q) { return q.tasks.empty(); });
+  // Empty queues stay for the next tasks of their shape (a queue costs allocations), unless
+  // many shapes came and went.
+  if (shapes_.size() > 16)
+    std::erase_if(shapes_, [](const ShapeQueue& q) { return q.tasks.empty(); });
   pool_->Run(std::move(batch));  // one lock and at most one wake-up per idle thread
   if (admit) AdmitArgs();
 }
@@ -490,14 +493,14 @@ void Raylet::OnNodeDead(NodeId node) {
 
 void Raylet::NotifyBlocked(double cpus) {
   loop_->Post([this, cpus] {
-    available_.SetUnits(kCpu, available_.Units(kCpu) + ResourceSet::ToUnits(cpus));
+    available_.AddUnits(kCpu, ResourceSet::ToUnits(cpus));
     Dispatch();
   });
 }
 
 void Raylet::NotifyUnblocked(double cpus) {
   loop_->Post([this, cpus] {
-    available_.SetUnits(kCpu, available_.Units(kCpu) - ResourceSet::ToUnits(cpus));
+    available_.AddUnits(kCpu, -ResourceSet::ToUnits(cpus));
   });
 }
 
@@ -950,8 +953,8 @@ void Raylet::HandlePgRelease(NodeId from, const Buffer& msg) {
   // Queued work of the group can no longer run anywhere.
   const std::string why = "its placement group " + ev.pg.ToString() + " was removed";
   auto strands = [&](const std::shared_ptr<Task>& t) {
-    for (const auto& [name, units] : t->demand.items())
-      if (scheduler::IsGroupResource(name, ev.pg)) return true;
+    for (const auto& [id, units] : t->demand.items())
+      if (scheduler::IsGroupResource(ResourceName(id), ev.pg)) return true;
     return false;
   };
   for (ShapeQueue& q : shapes_) {

@@ -8,7 +8,7 @@ namespace {
 
 // What the caller estimates `node` can take now of `name`: the smaller of what the node
 // reported free and its total less reservations and the caller's own in-flight demand.
-int64_t FreeUnits(const NodeView& node, std::string_view name) {
+int64_t FreeUnits(const NodeView& node, ResourceId name) {
   const int64_t own = node.total.Units(name) - node.reserved.Units(name) - node.inflight.Units(name);
   return std::min(own, node.available.Units(name));
 }
@@ -228,17 +228,17 @@ std::string GroupResourceName(std::string_view name, const PlacementGroupId& pg,
 
 ResourceSet GroupDemand(const ResourceSet& demand, const PlacementGroupId& pg, int index) {
   ResourceSet out;
-  for (const auto& [name, units] : demand.items())
-    out.SetUnits(GroupResourceName(name, pg, index), units);
+  for (const auto& [id, units] : demand.items())
+    out.SetUnits(GroupResourceName(ResourceName(id), pg, index), units);
   out.SetUnits(GroupResourceName("bundle", pg, index), ResourceSet::kScale / 1000);
   return out;
 }
 
 ResourceSet BundleCapacity(const ResourceSet& bundle, const PlacementGroupId& pg, int index) {
   ResourceSet out;
-  for (const auto& [name, units] : bundle.items()) {
-    out.SetUnits(GroupResourceName(name, pg, index), units);
-    out.SetUnits(GroupResourceName(name, pg, -1), units);
+  for (const auto& [id, units] : bundle.items()) {
+    out.SetUnits(GroupResourceName(ResourceName(id), pg, index), units);
+    out.SetUnits(GroupResourceName(ResourceName(id), pg, -1), units);
   }
   out.SetUnits(GroupResourceName("bundle", pg, index), 1000 * ResourceSet::kScale);
   out.SetUnits(GroupResourceName("bundle", pg, -1), 1000 * ResourceSet::kScale);

@@ -98,8 +98,8 @@ Status GetActorId(Reader& r, ActorId* id) { return GetTaskId(r, &id->task); }
 
 void PutResources(Writer& w, const ResourceSet& rs) {
   w.Put<uint32_t>(static_cast<uint32_t>(rs.size()));
-  for (const auto& [name, units] : rs.items()) {
-    w.PutString(name);
+  for (const auto& [id, units] : rs.items()) {
+    w.PutString(ResourceName(id));
     w.Put<int64_t>(units);
   }
 }
