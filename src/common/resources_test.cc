@@ -51,7 +51,9 @@ TEST(ResourceSet, ParsesFlatJsonObjects) {
                           "{\"a\" 1}", "{\"a\": 1"}) {
     auto bad_r = ParseResourcesJson(bad);
     EXPECT_FALSE(bad_r.ok()) << bad;
-    if (!bad_r.ok()) EXPECT_NE(bad_r.status().message().find("resources"), std::string::npos);
+    if (!bad_r.ok()) {
+      EXPECT_NE(bad_r.status().message().find("resources"), std::string::npos);
+    }
   }
 }
 

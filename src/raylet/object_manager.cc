@@ -23,11 +23,31 @@ void ObjectManager::Resolve(const ObjectId& id, ResolveCallback cb) {
                    wire::EncodeGetObject({req, id}));
 }
 
+void ObjectManager::Locate(const ObjectId& id, LocateCallback cb) {
+  if (store_->Get(id)) {
+    wire::ObjectValue here;
+    here.kind = wire::ObjectValue::Kind::kLocation;
+    here.location.node = self_;
+    cb(here);
+    return;
+  }
+  uint64_t req = next_request_++;
+  locates_.emplace(req, std::make_pair(id, std::move(cb)));
+  messenger_->Send(id.owner(), static_cast<uint16_t>(wire::MsgType::kGetObject),
+                   wire::EncodeGetObject({req, id}));
+}
+
 void ObjectManager::HandleObjectInfo(NodeId from, const Buffer& msg) {
   wire::ObjectInfoReply reply;
   if (Status st = wire::DecodeObjectInfo(msg, &reply); !st.ok()) {
     FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed ObjectInfo from " << from << ": "
                                   << st.ToString();
+    return;
+  }
+  if (auto lit = locates_.find(reply.request_id); lit != locates_.end()) {
+    LocateCallback cb = std::move(lit->second.second);
+    locates_.erase(lit);
+    cb(reply.value);
     return;
   }
   auto rit = requests_.find(reply.request_id);
@@ -209,6 +229,24 @@ void ObjectManager::OnNodeDead(NodeId node) {
                                      " (" + node.ToString() + ") died"));
   }
   std::erase_if(requests_, [&](const auto& kv) { return kv.second.owner() == node; });
+  std::vector<LocateCallback> orphans;
+  std::vector<ObjectId> orphan_ids;
+  for (auto it = locates_.begin(); it != locates_.end();) {
+    if (it->second.first.owner() != node) {
+      ++it;
+      continue;
+    }
+    orphan_ids.push_back(it->second.first);
+    orphans.push_back(std::move(it->second.second));
+    it = locates_.erase(it);
+  }
+  for (size_t i = 0; i < orphans.size(); ++i) {
+    wire::ObjectValue dead;
+    dead.kind = wire::ObjectValue::Kind::kError;
+    dead.error = {wire::ErrorKind::kOwnerDied, "the owner of " + orphan_ids[i].ToString() +
+                                                   " (" + node.ToString() + ") died"};
+    orphans[i](dead);
+  }
   // Its pins go; transfers from it are over (their gets fail or were failed above).
   std::erase_if(pins_, [&](const auto& kv) { return kv.first.first == node; });
   std::erase_if(transfers_, [&](const auto& kv) { return kv.second->holder == node; });

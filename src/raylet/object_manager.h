@@ -44,6 +44,12 @@ class ObjectManager {
 
   // Asks the owner of `id` (possibly this process) and delivers the bytes here.
   void Resolve(const ObjectId& id, ResolveCallback cb);
+  // Asks the owner of `id` what it is (inline bytes, a location or an error) once it is
+  // ready, and moves no bytes: a raylet learns that a task's arguments exist before it
+  // spends store memory fetching them (Materialize, with the answer). An object already in
+  // this rank's store is answered at once as a location here.
+  using LocateCallback = std::function<void(const wire::ObjectValue&)>;
+  void Locate(const ObjectId& id, LocateCallback cb);
   // Delivers the bytes that `value` (an owner's answer) describes.
   void Materialize(const ObjectId& id, const wire::ObjectValue& value, ResolveCallback cb);
   // Owner replies to Resolve().
@@ -83,6 +89,7 @@ class ObjectManager {
 
   uint64_t next_request_ = 1;
   std::unordered_map<uint64_t, ObjectId> requests_;                     // request id -> object
+  std::unordered_map<uint64_t, std::pair<ObjectId, LocateCallback>> locates_;  // Locate()s
   std::unordered_map<ObjectId, std::vector<ResolveCallback>> waiting_;  // one entry per object
   std::unordered_map<ObjectId, NodeId> waiting_on_;                     // whom each waits on
   std::unordered_map<uint64_t, std::shared_ptr<Transfer>> transfers_;    // by pin request id

@@ -175,11 +175,45 @@ void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
       PushReady(std::move(task));
       continue;
     }
-    awaiting_args_.push_back(std::move(task));
+    LocateArgs(task);
   }
   Dispatch();
   AdmitArgs();
   Spillback();
+}
+
+void Raylet::LocateArgs(const std::shared_ptr<Task>& task) {
+  locating_++;
+  task->located.resize(task->spec.args.size());
+  task->unlocated = task->unresolved;
+  for (size_t i = 0; i < task->spec.args.size(); ++i) {
+    if (task->spec.args[i].kind != wire::TaskArg::Kind::kRef) continue;
+    objects_->Locate(task->spec.args[i].ref, [this, task, i](const wire::ObjectValue& v) {
+      task->located[i] = v;
+      if (--task->unlocated != 0) return;
+      locating_--;
+      if (stopped_) return;
+      awaiting_args_.push_back(task);
+      AdmitArgs();
+      Spillback();
+    });
+  }
+}
+
+void Raylet::FetchArgs(const std::shared_ptr<Task>& task) {
+  for (size_t i = 0; i < task->spec.args.size(); ++i) {
+    if (task->spec.args[i].kind != wire::TaskArg::Kind::kRef) continue;
+    const ObjectId& id = task->spec.args[i].ref;
+    auto done = [this, task, i](const Resolved& r) { ArgResolved(task, i, r); };
+    const wire::ObjectValue& v = task->located[i];
+    // A copy found here at location time may have been evicted since: ask again.
+    if (v.kind == wire::ObjectValue::Kind::kLocation && v.location.node == options_.self) {
+      objects_->Resolve(id, std::move(done));
+    } else {
+      objects_->Materialize(id, v, std::move(done));
+    }
+  }
+  task->located.clear();
 }
 
 void Raylet::PushReady(std::shared_ptr<Task> task) {
@@ -238,7 +272,7 @@ void Raylet::AdmitArgs() {
     awaiting_args_.pop_front();
     task->holds_args = true;
     args_admitted_++;
-    ResolveArgs(task, &Raylet::ArgResolved);  // may complete (and dispatch) right here
+    FetchArgs(task);  // may complete (and dispatch) right here
   }
 }
 
@@ -757,7 +791,7 @@ wire::NodeState Raylet::CurrentState() const {
   s.node = options_.self;
   s.total = total_;
   s.available = available_;
-  s.queued = static_cast<int64_t>(ready_count_ + awaiting_args_.size());
+  s.queued = static_cast<int64_t>(ready_count_ + awaiting_args_.size() + locating_);
   return s;
 }
 
@@ -768,6 +802,10 @@ void Raylet::Report() {
       s.queued == last_report_.queued)
     return;
   reported_ = true;
+  FERRY_LOG(DEBUG) << "report: free " << s.available.ToString() << " of " << s.total.ToString()
+                   << ", " << ready_count_ << " ready, " << awaiting_args_.size()
+                   << " not admitted, " << args_admitted_ << " admitted, " << locating_
+                   << " locating arguments";
   messenger_->Send(NodeId(0), Type(wire::MsgType::kResourceReport), wire::EncodeNodeStates({s}));
   last_report_ = std::move(s);
 }
@@ -805,6 +843,8 @@ bool Raylet::Forward(const std::shared_ptr<Task>& task) {
     view_.nodes[it->second].inflight.Add(task->demand);
   wire::TaskSpec out = task->spec;
   out.spillbacks = static_cast<uint8_t>(std::min<int>(255, out.spillbacks + 1));
+  FERRY_LOG(DEBUG) << "forwarding " << out.id << " (" << out.name << ", "
+                   << task->demand.ToString() << ") to " << d.node;
   forward_notes_[task->owner].emplace_back(out.id, d.node);
   forward_out_[d.node].push_back(std::move(out));
   if (!forward_posted_) {
@@ -869,6 +909,8 @@ void Raylet::Spillback() {
     ++skipped;
   }
   for (auto& t : kept) awaiting_args_.push_back(std::move(t));
+  // Forwarded tasks may have given back argument slots: let waiting tasks fetch theirs.
+  AdmitArgs();
 }
 
 // --- Placement-group bundles ---------------------------------------------------------------

@@ -98,6 +98,9 @@ class Raylet {
     NodeId owner;
     std::vector<Buffer> args;
     size_t unresolved = 0;
+    // What each ObjectRef argument is, once its owner said it is ready (before admission).
+    std::vector<wire::ObjectValue> located;
+    size_t unlocated = 0;
     bool failed = false;
     wire::ErrorInfo error;
     std::shared_ptr<LocalActor> actor;  // actor creations and calls
@@ -131,6 +134,11 @@ class Raylet {
   std::shared_ptr<Task> NewTask(NodeId owner, wire::TaskSpec spec);
   using ArgDone = void (Raylet::*)(const std::shared_ptr<Task>&, size_t, const Resolved&);
   void ResolveArgs(const std::shared_ptr<Task>& task, ArgDone done);
+  // A task's ObjectRef arguments are first located (their owners say they exist; nothing is
+  // fetched, no admission slot is held), then admitted and fetched. A task waiting for an
+  // argument that another queued task will produce thus never blocks that task's admission.
+  void LocateArgs(const std::shared_ptr<Task>& task);
+  void FetchArgs(const std::shared_ptr<Task>& task);
   void ArgResolved(const std::shared_ptr<Task>& task, size_t index, const Resolved& r);
   void Dispatch();
   // Tasks that wait for resources, grouped by demand: within a group the first task waits
@@ -185,6 +193,7 @@ class Raylet {
   size_t ready_count_ = 0;
   std::deque<std::shared_ptr<Task>> awaiting_args_;  // not admitted yet
   size_t args_admitted_ = 0;
+  size_t locating_ = 0;  // tasks whose arguments are not all located yet
   size_t max_args_admitted_ = 4;
   ResourceSet total_;
   ResourceSet available_;

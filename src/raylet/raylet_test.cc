@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -98,6 +99,23 @@ class RayletTest : public ::testing::Test {
                                 for (auto& sp : specs) spilled_.push_back(std::move(sp));
                               });
     peer_.messenger->Attach(nullptr);
+    // The owner answers object queries for the objects it has made "ready"; others wait.
+    owner_.messenger->Register(static_cast<uint16_t>(MsgType::kGetObject),
+                               [this](NodeId from, const Buffer& b) {
+                                 wire::GetObjectRequest req;
+                                 ASSERT_TRUE(wire::DecodeGetObject(b, &req).ok());
+                                 std::lock_guard<std::mutex> lock(mu_);
+                                 auto it = ready_objects_.find(req.id.task.seq);
+                                 if (it == ready_objects_.end()) return;  // never ready
+                                 wire::ObjectInfoReply reply;
+                                 reply.request_id = req.request_id;
+                                 reply.id = req.id;
+                                 reply.value.kind = wire::ObjectValue::Kind::kInline;
+                                 reply.value.data = internal::Serialize(it->second);
+                                 owner_.messenger->Send(from,
+                                                        static_cast<uint16_t>(MsgType::kObjectInfo),
+                                                        wire::EncodeObjectInfo(reply));
+                               });
     owner_.messenger->Register(static_cast<uint16_t>(MsgType::kTaskDone),
                                [this](NodeId, const Buffer& b) {
                                  std::vector<wire::TaskResult> rs;
@@ -196,6 +214,7 @@ class RayletTest : public ::testing::Test {
   std::vector<wire::TaskSpec> spilled_;              // Guarded by mu_.
   std::vector<wire::NodeState> reports_;             // Guarded by mu_.
   std::vector<wire::PgEvent> prepared_;              // Guarded by mu_.
+  std::map<uint64_t, int> ready_objects_;             // Guarded by mu_. seq -> value
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<ObjectManager> objects_;
   std::unique_ptr<Raylet> raylet_;
@@ -274,6 +293,31 @@ TEST_F(RayletTest, MalformedMessagesAreDroppedAndLaterOnesStillWork) {
   ASSERT_EQ(results_.size(), 1u);
   EXPECT_EQ(results_[0].task.seq, 5u);
   EXPECT_EQ(*internal::Deserialize<int>(results_[0].value.data), 15);
+}
+
+// Tasks waiting for an argument that does not exist yet hold no admission slot: a task whose
+// argument is ready runs even when more tasks than the admission limit (2 * CPUs + 2 = 6)
+// wait for arguments that another queued task would produce. (With slots taken at arrival,
+// spillback's out-of-order arrivals deadlocked a tree reduction this way.)
+TEST_F(RayletTest, TasksWaitingForMissingArgumentsDoNotBlockOthers) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ready_objects_[900] = 7;  // obj-1-900-0 is ready; obj-1-901-0 never will be
+  }
+  auto with_ref = [](uint64_t seq, uint64_t arg_seq) {
+    wire::TaskSpec sp = Spec(seq, "Triple", internal::Buffer());
+    sp.args[0].kind = wire::TaskArg::Kind::kRef;
+    sp.args[0].ref = ObjectId{TaskId{NodeId(1), arg_seq}, 0};
+    return sp;
+  };
+  std::vector<wire::TaskSpec> specs;
+  for (uint64_t i = 0; i < 8; ++i) specs.push_back(with_ref(500 + i, 901));
+  specs.push_back(with_ref(510, 900));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(specs));
+  ASSERT_TRUE(WaitForResults(1));
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(results_[0].task.seq, 510u);
+  EXPECT_EQ(*internal::Deserialize<int>(results_[0].value.data), 21);
 }
 
 TEST_F(RayletTest, SpillsQueuedTasksBackToANodeWithRoomAndTellsTheOwner) {
