@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "src/common/files.h"
 #include "src/common/logging.h"
 
 namespace ferry::store {
@@ -59,19 +60,6 @@ Status ReadFile(const std::string& path, uint8_t* dst, size_t size) {
   return Status::Ok();
 }
 
-Status MakeDirs(const std::string& path) {
-  std::string cur;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!cur.empty() && mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
-        return UnavailableError("cannot create spill directory " + cur + ": " +
-                                std::strerror(errno));
-    }
-    if (i < path.size()) cur += path[i];
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<ObjectStore>> ObjectStore::Create(const StoreOptions& options,
@@ -97,7 +85,7 @@ Status ObjectStore::Spill(const ObjectId& id, StoredObject& obj) {
   if (spill_dir_.empty())
     return ResourceExhaustedError("object store full and no spill directory is set");
   if (!spill_dir_made_) {
-    FERRY_RETURN_IF_ERROR(MakeDirs(spill_dir_));
+    FERRY_RETURN_IF_ERROR(MakeDirs(spill_dir_, "spill directory"));
     spill_dir_made_ = true;
   }
   if (obj.spill_path.empty()) {  // a restored object keeps its file: no second write

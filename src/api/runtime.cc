@@ -13,6 +13,7 @@
 #include <random>
 
 #include "ferry/internal/function_registry.h"
+#include "src/common/files.h"
 #include "src/common/logging.h"
 #include "src/wire/messages.h"
 
@@ -31,18 +32,6 @@ std::string Hostname() {
   char buf[256] = {};
   gethostname(buf, sizeof(buf) - 1);
   return buf;
-}
-
-Status MakeDirs(const std::string& path) {
-  std::string cur;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!cur.empty() && mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
-        return UnavailableError("cannot create directory " + cur + ": " + std::strerror(errno));
-    }
-    if (i < path.size()) cur += path[i];
-  }
-  return Status::Ok();
 }
 
 using internal::Buffer;
@@ -116,7 +105,7 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
     session_dir_ =
         std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/ferry-session-" + topo.session_id;
   }
-  FERRY_RETURN_IF_ERROR(MakeDirs(session_dir_ + "/logs"));
+  FERRY_RETURN_IF_ERROR(MakeDirs(session_dir_ + "/logs", "session directory"));
   log::SetSink(session_dir_ + "/logs/rank-" + std::to_string(rank) + ".log",
                "rank " + std::to_string(rank));
   FERRY_LOG(INFO) << "rank " << rank << " of " << nodes_ << " on " << mine.hostname << ", pid "

@@ -59,7 +59,6 @@ class ObjectManager {
   void HandleUnpinObject(NodeId from, const Buffer& msg);
   // Reader side: the holder's answer.
   void HandlePinReply(NodeId from, const Buffer& msg);
-  size_t pins() const { return pins_.size(); }
 
   static constexpr uint64_t kChunkBytes = 64ull << 20;
   static constexpr int kMaxChunksInFlight = 4;
