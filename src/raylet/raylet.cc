@@ -165,6 +165,10 @@ void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
     std::shared_ptr<Task> task = NewTask(owner, std::move(spec));
     task->demand = ResourceSet::FromPairs(task->spec.resources);
     if (!total_.Contains(task->demand)) {
+      if (PlacementGroupId pg = RemovedGroupOf(*task); !pg.IsNil()) {
+        FailRemovedGroupTask(task, pg);
+        continue;
+      }
       if (Forward(task)) continue;
       FERRY_LOG_RATE_LIMITED(WARNING)
           << "task '" << task->spec.name << "' needs " << task->demand.ToString() << " and "
@@ -193,6 +197,10 @@ void Raylet::LocateArgs(const std::shared_ptr<Task>& task) {
       if (--task->unlocated != 0) return;
       locating_--;
       if (stopped_) return;
+      if (PlacementGroupId pg = RemovedGroupOf(*task); !pg.IsNil()) {
+        FailRemovedGroupTask(task, pg);
+        return;
+      }
       awaiting_args_.push_back(task);
       AdmitArgs();
       Spillback();
@@ -972,6 +980,20 @@ void Raylet::HandlePgCommit(NodeId from, const Buffer& msg) {
   Dispatch();
 }
 
+PlacementGroupId Raylet::RemovedGroupOf(const Task& task) const {
+  if (task.spec.placement_group.IsNil()) return PlacementGroupId();
+  for (const PlacementGroupId& pg : removed_groups_)
+    if (pg == task.spec.placement_group) return pg;
+  return PlacementGroupId();
+}
+
+void Raylet::FailRemovedGroupTask(const std::shared_ptr<Task>& task, const PlacementGroupId& pg) {
+  Finished(task, Buffer(),
+           {wire::ErrorKind::kUnschedulable,
+            "task '" + task->spec.name + "': its placement group " + pg.ToString() +
+                " was removed"});
+}
+
 void Raylet::HandlePgRelease(NodeId from, const Buffer& msg) {
   wire::PgEvent ev;
   if (!DecodeOnePg(from, msg, &ev, "PgRelease")) return;
@@ -992,6 +1014,8 @@ void Raylet::HandlePgRelease(NodeId from, const Buffer& msg) {
   }
   available_.Add(sum);
   groups_.erase(it);
+  removed_groups_.push_back(ev.pg);
+  if (removed_groups_.size() > 1024) removed_groups_.pop_front();
   // Queued work of the group can no longer run anywhere.
   const std::string why = "its placement group " + ev.pg.ToString() + " was removed";
   auto strands = [&](const std::shared_ptr<Task>& t) {

@@ -216,6 +216,12 @@ class Raylet {
     bool committed = false;
   };
   std::unordered_map<PlacementGroupId, Bundles> groups_;
+  // Groups removed here lately: work of theirs that arrives (or finishes locating its
+  // arguments) afterwards fails at once instead of waiting for resources that are gone.
+  std::deque<PlacementGroupId> removed_groups_;
+  // The removed group `task` belongs to, if any (nil otherwise).
+  PlacementGroupId RemovedGroupOf(const Task& task) const;
+  void FailRemovedGroupTask(const std::shared_ptr<Task>& task, const PlacementGroupId& pg);
   std::unordered_map<NodeId, std::vector<wire::TaskResult>> replies_;
   bool flush_posted_ = false;
   bool stopped_ = false;

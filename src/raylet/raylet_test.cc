@@ -426,8 +426,19 @@ TEST_F(RayletTest, PlacementGroupBundlesReserveCommitAndRelease) {
   std::this_thread::sleep_for(50ms);
   PgMessage(MsgType::kPgRelease, a);
   ASSERT_TRUE(WaitForResults(3));
+  // Work of the group that arrives after the removal fails at once too.
+  wire::TaskSpec late = in;
+  late.id.seq = 403;
+  late.return_id = ObjectId{late.id, 0};
+  late.placement_group = a.pg;
+  late.bundle_index = 0;
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs({late}));
+  ASSERT_TRUE(WaitForResults(4));
   std::lock_guard<std::mutex> lock(mu_);
   for (const wire::TaskResult& r : results_) {
+    if (r.task.seq == 403) {
+      EXPECT_EQ(r.value.error.kind, wire::ErrorKind::kUnschedulable);
+    }
     if (r.task.seq == 400) {
       EXPECT_EQ(*internal::Deserialize<int>(r.value.data), 3);
     }
