@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "src/gcs/gcs.h"
-#include "src/transport/inproc/inproc_transport.h"
+#include "src/gcs/inproc_cluster_testing.h"
 
 namespace ferry::gcs {
 namespace {
@@ -22,7 +22,7 @@ using internal::Buffer;
 using wire::MsgType;
 
 struct Seen {
-  MsgType type;
+  MsgType type{};
   NodeId to;
   wire::ActorEvent event;  // kActorReply, kActorUpdate, kActorDestroy
   wire::TaskSpec spec;     // kActorCreate
@@ -33,88 +33,46 @@ class ActorDirectoryTest : public ::testing::Test {
   static constexpr int kNodes = 3;  // node 0 is the head; every node has 1 CPU
 
   void SetUp() override {
-    for (int i = 0; i < kNodes; ++i) {
-      auto t = transport::InprocTransport::Create({static_cast<uint32_t>(i)});
-      ASSERT_TRUE(t.ok());
-      transports_[i] = std::move(t).value();
-      auto l = EventLoop::Create(0us);
-      ASSERT_TRUE(l.ok());
-      loops_[i] = std::move(l).value();
-      messengers_[i] = std::make_unique<transport::Messenger>(
-          loops_[i].get(), transports_[i].get(), NodeId(static_cast<uint32_t>(i)));
-    }
-    cluster_ = std::make_unique<ClusterTable>(loops_[0].get(), messengers_[0].get(), 10ms);
+    EventLoop* head_loop = c_.loops[0].get();
+    transport::Messenger* head = c_.messengers[0].get();
+    cluster_ = std::make_unique<ClusterTable>(head_loop, head, 10ms);
     for (int i = 0; i < kNodes; ++i)
       cluster_->AddNode(NodeId(static_cast<uint32_t>(i)), ResourceSet::FromPairs({{"CPU", 1}}));
-    dir_ = std::make_unique<ActorDirectory>(loops_[0].get(), messengers_[0].get(), cluster_.get());
-    auto& head = *messengers_[0];
-    head.Register(T(MsgType::kActorRegister),
-                  [this](NodeId f, const Buffer& b) { dir_->HandleRegister(f, b); });
-    head.Register(T(MsgType::kActorCreated),
-                  [this](NodeId f, const Buffer& b) { dir_->HandleCreated(f, b); });
-    head.Register(T(MsgType::kActorKill),
-                  [this](NodeId f, const Buffer& b) { dir_->HandleKill(f, b); });
-    head.Register(T(MsgType::kActorLookup),
-                  [this](NodeId f, const Buffer& b) { dir_->HandleLookup(f, b); });
+    dir_ = std::make_unique<ActorDirectory>(head_loop, head, cluster_.get());
+    head->Register(T(MsgType::kActorRegister),
+                   [this](NodeId f, const Buffer& b) { dir_->HandleRegister(f, b); });
+    head->Register(T(MsgType::kActorCreated),
+                   [this](NodeId f, const Buffer& b) { dir_->HandleCreated(f, b); });
+    head->Register(T(MsgType::kActorKill),
+                   [this](NodeId f, const Buffer& b) { dir_->HandleKill(f, b); });
+    head->Register(T(MsgType::kActorLookup),
+                   [this](NodeId f, const Buffer& b) { dir_->HandleLookup(f, b); });
     for (int i = 0; i < kNodes; ++i) {
       NodeId me(static_cast<uint32_t>(i));
+      auto& m = *c_.messengers[i];
       for (MsgType type : {MsgType::kActorReply, MsgType::kActorUpdate, MsgType::kActorDestroy}) {
-        messengers_[i]->Register(T(type), [this, type, me](NodeId, const Buffer& b) {
+        m.Register(T(type), [this, type, me](NodeId, const Buffer& b) {
           Seen s{type, me, {}, {}};
           ASSERT_TRUE(wire::DecodeActorEvent(b, &s.event).ok());
-          Record(std::move(s));
+          log_.Record(std::move(s));
         });
       }
-      messengers_[i]->Register(T(MsgType::kActorCreate), [this, me](NodeId, const Buffer& b) {
+      m.Register(T(MsgType::kActorCreate), [this, me](NodeId, const Buffer& b) {
         std::vector<wire::TaskSpec> specs;
         ASSERT_TRUE(wire::DecodeTaskSpecs(b, &specs).ok());
-        Record({MsgType::kActorCreate, me, {}, specs.at(0)});
+        log_.Record({MsgType::kActorCreate, me, {}, specs.at(0)});
       });
-      messengers_[i]->Register(T(MsgType::kClusterView), [](NodeId, const Buffer&) {});
-      messengers_[i]->Attach(nullptr);
+      m.Register(T(MsgType::kClusterView), [](NodeId, const Buffer&) {});
     }
-    for (int i = 0; i < kNodes; ++i) {
-      for (int j = 0; j < kNodes; ++j) {
-        if (i == j) continue;
-        ASSERT_TRUE(transports_[i]->Connect(j, transports_[j]->Address()).ok());
-      }
-    }
-    for (int i = 0; i < kNodes; ++i) {
-      loops_[i]->SetPoller(transports_[i]->MakePoller());
-      loops_[i]->Start();
-    }
+    c_.Start();
   }
-  void TearDown() override {
-    for (auto& l : loops_) l->Stop();
-  }
+  void TearDown() override { c_.Stop(); }
 
   static uint16_t T(MsgType t) { return static_cast<uint16_t>(t); }
-  void Record(Seen s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    seen_.push_back(std::move(s));
-  }
   // Waits (bounded) for the next message of `type` not yet taken, and takes it.
-  Seen Next(MsgType type) {
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto it = seen_.begin(); it != seen_.end(); ++it) {
-          if (it->type != type) continue;
-          Seen s = std::move(*it);
-          seen_.erase(it);
-          return s;
-        }
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-    ADD_FAILURE() << "no message of type " << T(type) << " arrived";
-    return {};
-  }
+  Seen Next(MsgType type) { return log_.Next(type); }
   void Send(int from, MsgType type, std::string bytes) {
-    loops_[from]->Post([this, from, type, b = std::move(bytes)]() mutable {
-      messengers_[from]->Send(NodeId(0), T(type), std::move(b));
-    });
+    c_.Send(from, NodeId(0), type, std::move(bytes));
   }
   static wire::TaskSpec Creation(uint64_t seq, const std::string& name, double cpus,
                                  int max_restarts = 0) {
@@ -146,13 +104,10 @@ class ActorDirectoryTest : public ::testing::Test {
     Send(1, MsgType::kActorKill, wire::EncodeActorEvent(ev));
   }
 
-  std::array<std::unique_ptr<transport::InprocTransport>, kNodes> transports_;
-  std::array<std::unique_ptr<EventLoop>, kNodes> loops_;
-  std::array<std::unique_ptr<transport::Messenger>, kNodes> messengers_;
+  testing::InprocCluster c_{kNodes};
+  testing::MessageLog<Seen> log_;
   std::unique_ptr<ClusterTable> cluster_;
   std::unique_ptr<ActorDirectory> dir_;
-  std::mutex mu_;
-  std::vector<Seen> seen_;
 };
 
 TEST_F(ActorDirectoryTest, NamesAreUniqueWhileTheirActorLives) {
@@ -187,11 +142,7 @@ TEST_F(ActorDirectoryTest, ActorsWaitForCpusHeldByOthers) {
     hosts.insert(creates.back().to);
   }
   EXPECT_EQ(hosts.size(), 3u);
-  std::this_thread::sleep_for(50ms);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Seen& s : seen_) EXPECT_NE(s.type, MsgType::kActorCreate) << "over-committed";
-  }
+  EXPECT_EQ(log_.Pending(MsgType::kActorCreate), 0u) << "over-committed";
   Created(creates[1], false, "its constructor threw std::runtime_error: boom");
   Seen dead = Next(MsgType::kActorUpdate);
   EXPECT_EQ(dead.event.state, wire::ActorState::kDead);
@@ -214,7 +165,7 @@ TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
   Created(c1, true);
   // Its node dies: the second and last restart.
   NodeId host = c1.to;
-  loops_[0]->Post([this, host] {
+  c_.loops[0]->Post([this, host] {
     cluster_->MarkDead(host);
     dir_->OnNodeDead(host);
   });
@@ -222,7 +173,7 @@ TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
   EXPECT_NE(c2.to, host);
   EXPECT_EQ(c2.spec.actor_options.incarnation, 2u);
   Created(c2, true);
-  loops_[0]->Post([this, node = c2.to] {
+  c_.loops[0]->Post([this, node = c2.to] {
     cluster_->MarkDead(node);
     dir_->OnNodeDead(node);
   });
@@ -231,12 +182,11 @@ TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
   size_t live = 1;
   while (live != 0 && std::chrono::steady_clock::now() < deadline) {
     std::promise<size_t> p;
-    loops_[0]->Post([&] { p.set_value(dir_->live_actors()); });
+    c_.loops[0]->Post([&] { p.set_value(dir_->live_actors()); });
     live = p.get_future().get();
   }
   EXPECT_EQ(live, 0u);
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const Seen& s : seen_) EXPECT_NE(s.type, MsgType::kActorCreate);
+  EXPECT_EQ(log_.Pending(MsgType::kActorCreate), 0u);
 }
 
 TEST_F(ActorDirectoryTest, MalformedMessagesAreDropped) {

@@ -13,8 +13,8 @@
 #include <set>
 #include <thread>
 
+#include "src/gcs/inproc_cluster_testing.h"
 #include "src/scheduler/policy.h"
-#include "src/transport/inproc/inproc_transport.h"
 
 namespace ferry::gcs {
 namespace {
@@ -24,7 +24,7 @@ using internal::Buffer;
 using wire::MsgType;
 
 struct Seen {
-  MsgType type;
+  MsgType type{};
   NodeId to;
   wire::PgEvent event;
   std::vector<wire::PgEvent> reply;  // kPgReply: header + groups
@@ -35,98 +35,52 @@ class PgDirectoryTest : public ::testing::Test {
   static constexpr int kNodes = 4;  // node 0 is the head; nodes 1-3 have 2 CPUs each
 
   void SetUp() override {
-    for (int i = 0; i < kNodes; ++i) {
-      auto t = transport::InprocTransport::Create({static_cast<uint32_t>(i)});
-      ASSERT_TRUE(t.ok());
-      transports_[i] = std::move(t).value();
-      auto l = EventLoop::Create(0us);
-      ASSERT_TRUE(l.ok());
-      loops_[i] = std::move(l).value();
-      messengers_[i] = std::make_unique<transport::Messenger>(
-          loops_[i].get(), transports_[i].get(), NodeId(static_cast<uint32_t>(i)));
-    }
-    cluster_ = std::make_unique<ClusterTable>(loops_[0].get(), messengers_[0].get(), 10ms);
+    EventLoop* head_loop = c_.loops[0].get();
+    transport::Messenger* head = c_.messengers[0].get();
+    cluster_ = std::make_unique<ClusterTable>(head_loop, head, 10ms);
     cluster_->AddNode(NodeId(0), ResourceSet());
     for (int i = 1; i < kNodes; ++i)
       cluster_->AddNode(NodeId(static_cast<uint32_t>(i)), ResourceSet::FromPairs({{"CPU", 2}}));
-    actors_ = std::make_unique<ActorDirectory>(loops_[0].get(), messengers_[0].get(), cluster_.get());
-    pgs_ = std::make_unique<PgDirectory>(loops_[0].get(), messengers_[0].get(), cluster_.get(),
-                                         actors_.get());
+    actors_ = std::make_unique<ActorDirectory>(head_loop, head, cluster_.get());
+    pgs_ = std::make_unique<PgDirectory>(head_loop, head, cluster_.get(), actors_.get());
     cluster_->OnFreed([this] { pgs_->TryPending(); });
-    auto& head = *messengers_[0];
-    head.Register(T(MsgType::kPgCreate), [this](NodeId f, const Buffer& b) { pgs_->HandleCreate(f, b); });
-    head.Register(T(MsgType::kPgRemove), [this](NodeId f, const Buffer& b) { pgs_->HandleRemove(f, b); });
-    head.Register(T(MsgType::kPgQuery), [this](NodeId f, const Buffer& b) { pgs_->HandleQuery(f, b); });
-    head.Register(T(MsgType::kPgPrepared),
-                  [this](NodeId f, const Buffer& b) { pgs_->HandlePrepared(f, b); });
-    head.Register(T(MsgType::kResourceReport),
-                  [this](NodeId f, const Buffer& b) { cluster_->HandleReport(f, b); });
+    head->Register(T(MsgType::kPgCreate), [this](NodeId f, const Buffer& b) { pgs_->HandleCreate(f, b); });
+    head->Register(T(MsgType::kPgRemove), [this](NodeId f, const Buffer& b) { pgs_->HandleRemove(f, b); });
+    head->Register(T(MsgType::kPgQuery), [this](NodeId f, const Buffer& b) { pgs_->HandleQuery(f, b); });
+    head->Register(T(MsgType::kPgPrepared),
+                   [this](NodeId f, const Buffer& b) { pgs_->HandlePrepared(f, b); });
+    head->Register(T(MsgType::kResourceReport),
+                   [this](NodeId f, const Buffer& b) { cluster_->HandleReport(f, b); });
     for (int i = 0; i < kNodes; ++i) {
       NodeId me(static_cast<uint32_t>(i));
+      auto& m = *c_.messengers[i];
       for (MsgType type : {MsgType::kPgPrepare, MsgType::kPgCommit, MsgType::kPgRelease}) {
-        messengers_[i]->Register(T(type), [this, type, me](NodeId, const Buffer& b) {
+        m.Register(T(type), [this, type, me](NodeId, const Buffer& b) {
           std::vector<wire::PgEvent> ev;
           ASSERT_TRUE(wire::DecodePgEvents(b, &ev).ok());
-          Record({type, me, ev.at(0), {}});
+          log_.Record({type, me, ev.at(0), {}});
         });
       }
-      messengers_[i]->Register(T(MsgType::kPgReply), [this, me](NodeId, const Buffer& b) {
+      m.Register(T(MsgType::kPgReply), [this, me](NodeId, const Buffer& b) {
         std::vector<wire::PgEvent> ev;
         ASSERT_TRUE(wire::DecodePgEvents(b, &ev).ok());
-        Record({MsgType::kPgReply, me, ev.at(0), ev});
+        log_.Record({MsgType::kPgReply, me, ev.at(0), ev});
       });
-      messengers_[i]->Register(T(MsgType::kClusterView), [](NodeId, const Buffer&) {});
-      messengers_[i]->Attach(nullptr);
+      m.Register(T(MsgType::kClusterView), [](NodeId, const Buffer&) {});
     }
-    for (int i = 0; i < kNodes; ++i)
-      for (int j = 0; j < kNodes; ++j)
-        if (i != j) ASSERT_TRUE(transports_[i]->Connect(j, transports_[j]->Address()).ok());
-    for (int i = 0; i < kNodes; ++i) {
-      loops_[i]->SetPoller(transports_[i]->MakePoller());
-      loops_[i]->Start();
-    }
-    loops_[0]->Post([this] {
+    c_.Start();
+    head_loop->Post([this] {
       cluster_->Start();
       pgs_->Start();
     });
   }
-  void TearDown() override {
-    for (auto& l : loops_) l->Stop();
-  }
+  void TearDown() override { c_.Stop(); }
 
   static uint16_t T(MsgType t) { return static_cast<uint16_t>(t); }
-  void Record(Seen s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    seen_.push_back(std::move(s));
-  }
-  Seen Next(MsgType type) {
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto it = seen_.begin(); it != seen_.end(); ++it) {
-          if (it->type != type) continue;
-          Seen s = std::move(*it);
-          seen_.erase(it);
-          return s;
-        }
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-    ADD_FAILURE() << "no message of type " << T(type) << " arrived";
-    return {MsgType::kPgReply, NodeId(), {}, {}};
-  }
-  size_t Pending(MsgType type) {
-    std::this_thread::sleep_for(30ms);
-    std::lock_guard<std::mutex> lock(mu_);
-    size_t n = 0;
-    for (const Seen& s : seen_) n += s.type == type;
-    return n;
-  }
+  Seen Next(MsgType type) { return log_.Next(type); }
+  size_t Pending(MsgType type) { return log_.Pending(type); }
   void Send(int from, MsgType type, std::string bytes) {
-    loops_[from]->Post([this, from, type, b = std::move(bytes)]() mutable {
-      messengers_[from]->Send(NodeId(0), T(type), std::move(b));
-    });
+    c_.Send(from, NodeId(0), type, std::move(bytes));
   }
   PlacementGroupId Create(uint64_t seq, uint8_t strategy, int bundles, double cpus) {
     wire::PgEvent ev;
@@ -136,7 +90,7 @@ class PgDirectoryTest : public ::testing::Test {
     for (int i = 0; i < bundles; ++i) ev.bundles.push_back(ResourceSet::FromPairs({{"CPU", cpus}}));
     Send(1, MsgType::kPgCreate, wire::EncodePgEvents({ev}));
     Seen reply = Next(MsgType::kPgReply);
-    EXPECT_TRUE(reply.reply.at(0).flag) << reply.reply.at(0).message;
+    EXPECT_TRUE(!reply.reply.empty() && reply.reply.at(0).flag);
     return ev.pg;
   }
   void Prepared(const Seen& prepare, bool ok, const std::string& why = "") {
@@ -145,7 +99,7 @@ class PgDirectoryTest : public ::testing::Test {
     ev.message = why;
     Send(static_cast<int>(prepare.to.value()), MsgType::kPgPrepared, wire::EncodePgEvents({ev}));
   }
-  // Waits for the group's state through a query.
+  // The group's state, through a query.
   wire::PgState StateOf(const PlacementGroupId& id) {
     wire::PgEvent q;
     q.request_id = 999;
@@ -155,14 +109,11 @@ class PgDirectoryTest : public ::testing::Test {
     return r.reply.size() > 1 ? r.reply[1].state : wire::PgState::kRemoved;
   }
 
-  std::array<std::unique_ptr<transport::InprocTransport>, kNodes> transports_;
-  std::array<std::unique_ptr<EventLoop>, kNodes> loops_;
-  std::array<std::unique_ptr<transport::Messenger>, kNodes> messengers_;
+  testing::InprocCluster c_{kNodes};
+  testing::MessageLog<Seen> log_;
   std::unique_ptr<ClusterTable> cluster_;
   std::unique_ptr<ActorDirectory> actors_;
   std::unique_ptr<PgDirectory> pgs_;
-  std::mutex mu_;
-  std::vector<Seen> seen_;
 };
 
 TEST_F(PgDirectoryTest, CommitsOnlyAfterEveryNodePrepared) {
@@ -184,7 +135,7 @@ TEST_F(PgDirectoryTest, CommitsOnlyAfterEveryNodePrepared) {
   EXPECT_EQ(StateOf(id), wire::PgState::kCreated);
   // The group's own resources are in the view now.
   std::promise<double> cap;
-  loops_[0]->Post([&] {
+  c_.loops[0]->Post([&] {
     double sum = 0;
     for (const auto& n : cluster_->view().nodes)
       sum += n.total.Get(scheduler::GroupResourceName("CPU", id, -1));
@@ -240,7 +191,7 @@ TEST_F(PgDirectoryTest, NodeDeathPlacesACreatedGroupAgain) {
   Next(MsgType::kPgCommit);
   Next(MsgType::kPgCommit);
   ASSERT_EQ(StateOf(id), wire::PgState::kCreated);
-  loops_[0]->Post([this, dead = a.to] {
+  c_.loops[0]->Post([this, dead = a.to] {
     cluster_->MarkDead(dead);
     pgs_->OnNodeDead(dead);
   });
