@@ -93,12 +93,6 @@ ResourceSet ResourceSet::FromPairs(const std::vector<std::pair<std::string, doub
   return s;
 }
 
-ResourceSet ResourceSet::FromMap(const std::map<std::string, double>& m) {
-  ResourceSet s;
-  for (const auto& [name, amount] : m) s.Set(name, amount);
-  return s;
-}
-
 std::vector<std::pair<std::string, double>> ResourceSet::ToPairs() const {
   std::vector<std::pair<std::string, double>> out;
   out.reserve(items_.size());

@@ -39,7 +39,6 @@ class ResourceSet {
 
   ResourceSet() = default;
   static ResourceSet FromPairs(const std::vector<std::pair<std::string, double>>& pairs);
-  static ResourceSet FromMap(const std::map<std::string, double>& m);
   std::vector<std::pair<std::string, double>> ToPairs() const;  // by name
   std::map<std::string, double> ToMap() const;
 

@@ -171,18 +171,15 @@ void CoreWorker::DoSubmit(wire::TaskSpec spec, Holds holds) {
     it->second.task_refs++;
     p.owned_args.push_back(a.ref);
   }
-  pending_[spec.id] = std::move(p);
+  Pending& slot = pending_[spec.id] = std::move(p);
   if (spec.kind == wire::TaskKind::kActorCall) {
     RouteActorCall(std::move(spec));
     return;
   }
-  Place(std::move(spec));
+  Place(std::move(spec), slot);
 }
 
-void CoreWorker::Place(wire::TaskSpec spec) {
-  auto pit = pending_.find(spec.id);
-  if (pit == pending_.end()) return;  // failed meanwhile
-  Pending& p = pit->second;
+void CoreWorker::Place(wire::TaskSpec spec, Pending& p) {
   scheduler::PlacementRequest req{&p.demand};
   req.strategy = static_cast<scheduler::Strategy>(spec.strategy);
   req.affinity_node = spec.affinity_node;
@@ -233,7 +230,10 @@ void CoreWorker::RetryInfeasible() {
   std::vector<wire::TaskSpec> waiting = std::move(infeasible_);
   infeasible_.clear();
   infeasible_reasons_.clear();
-  for (wire::TaskSpec& spec : waiting) Place(std::move(spec));
+  for (wire::TaskSpec& spec : waiting) {
+    auto it = pending_.find(spec.id);
+    if (it != pending_.end()) Place(std::move(spec), it->second);  // else failed meanwhile
+  }
 }
 
 std::vector<CoreWorker::Infeasible> CoreWorker::InfeasibleTasks() const {

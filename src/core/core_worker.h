@@ -178,7 +178,8 @@ class CoreWorker {
   // borrowed object's (registering with / leaving its owner at the first / last).
   void AddRef(const ObjectId& id);
   void ReleaseRef(const ObjectId& id);
-  void Place(wire::TaskSpec spec);
+  // `p` is the task's entry in pending_.
+  void Place(wire::TaskSpec spec, Pending& p);
   void RetryInfeasible();
   void FlushSubmissions();
   void SendSpecs(NodeId node, std::vector<wire::TaskSpec> batch);

@@ -36,10 +36,12 @@ class InprocCluster {
   // After every handler is registered: connects every pair and starts the loops.
   void Start() {
     for (auto& m : messengers) m->Attach(nullptr);
-    for (size_t i = 0; i < transports.size(); ++i)
-      for (size_t j = 0; j < transports.size(); ++j)
-        if (i != j)
-          ASSERT_TRUE(transports[i]->Connect(static_cast<uint32_t>(j), transports[j]->Address()).ok());
+    for (size_t i = 0; i < transports.size(); ++i) {
+      for (size_t j = 0; j < transports.size(); ++j) {
+        if (i == j) continue;
+        ASSERT_TRUE(transports[i]->Connect(static_cast<uint32_t>(j), transports[j]->Address()).ok());
+      }
+    }
     for (size_t i = 0; i < loops.size(); ++i) {
       loops[i]->SetPoller(transports[i]->MakePoller());
       loops[i]->Start();

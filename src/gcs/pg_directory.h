@@ -45,8 +45,6 @@ class PgDirectory {
   void Stop();
   static constexpr std::chrono::milliseconds kRetryDelay{100};
 
-  size_t size() const { return groups_.size(); }
-
  private:
   struct Group {
     wire::PgEvent info;  // id, name, strategy, bundles, state, nodes

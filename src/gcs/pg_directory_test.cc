@@ -87,7 +87,7 @@ class PgDirectoryTest : public ::testing::Test {
     ev.request_id = seq;
     ev.pg = PlacementGroupId{TaskId{NodeId(1), seq}};
     ev.strategy = strategy;
-    for (int i = 0; i < bundles; ++i) ev.bundles.push_back(ResourceSet::FromPairs({{"CPU", cpus}}));
+    ev.bundles.assign(static_cast<size_t>(bundles), ResourceSet::FromPairs({{"CPU", cpus}}));
     Send(1, MsgType::kPgCreate, wire::EncodePgEvents({ev}));
     Seen reply = Next(MsgType::kPgReply);
     EXPECT_TRUE(!reply.reply.empty() && reply.reply.at(0).flag);

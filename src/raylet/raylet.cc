@@ -169,7 +169,7 @@ void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
         FailRemovedGroupTask(task, pg);
         continue;
       }
-      if (Forward(task)) continue;
+      if (Forward(task) == ForwardOutcome::kForwarded) continue;
       FERRY_LOG_RATE_LIMITED(WARNING)
           << "task '" << task->spec.name << "' needs " << task->demand.ToString() << " and "
           << options_.self << " has " << total_.ToString()
@@ -827,13 +827,15 @@ void Raylet::ApplyClusterView(const std::vector<wire::NodeState>& states) {
   Spillback();
 }
 
-bool Raylet::Forward(const std::shared_ptr<Task>& task) {
+Raylet::ForwardOutcome Raylet::Forward(const std::shared_ptr<Task>& task) {
   const wire::TaskSpec& spec = task->spec;
-  if (stopped_ || spec.kind != wire::TaskKind::kNormal || view_.nodes.size() <= 1) return false;
+  if (stopped_ || view_.nodes.size() <= 1) return ForwardOutcome::kNoRoom;
   const bool stranded = !total_.Contains(task->demand);
-  if (spec.strategy == static_cast<uint8_t>(scheduler::Strategy::kNodeAffinity) &&
-      !spec.affinity_soft)
-    return false;
+  if (spec.kind != wire::TaskKind::kNormal ||
+      (spec.strategy == static_cast<uint8_t>(scheduler::Strategy::kNodeAffinity) &&
+       !spec.affinity_soft) ||
+      (!stranded && spec.spillbacks >= options_.max_spillbacks))
+    return ForwardOutcome::kPinned;
   scheduler::Decision d;
   if (stranded) {
     // Nothing here could ever run it: any node that can, room or not.
@@ -842,10 +844,9 @@ bool Raylet::Forward(const std::shared_ptr<Task>& task) {
     if (d.outcome == scheduler::Placement::kPlaced && d.node == options_.self)
       d.outcome = scheduler::Placement::kInfeasible;
   } else {
-    if (spec.spillbacks >= options_.max_spillbacks) return false;
     d = scheduler::PickSpillbackNode(view_, task->demand, options_.self, rotate_++);
   }
-  if (d.outcome != scheduler::Placement::kPlaced) return false;
+  if (d.outcome != scheduler::Placement::kPlaced) return ForwardOutcome::kNoRoom;
   ReleaseArgSlot(task);
   if (auto it = view_index_.find(d.node); it != view_index_.end())
     view_.nodes[it->second].inflight.Add(task->demand);
@@ -859,7 +860,7 @@ bool Raylet::Forward(const std::shared_ptr<Task>& task) {
     forward_posted_ = true;
     loop_->Post([this] { FlushForwards(); });
   }
-  return true;
+  return ForwardOutcome::kForwarded;
 }
 
 void Raylet::FlushForwards() {
@@ -889,18 +890,13 @@ void Raylet::Spillback() {
     while (!q.tasks.empty() && skipped < kMaxSkipped) {
       std::shared_ptr<Task> task = std::move(q.tasks.back());
       q.tasks.pop_back();
-      if (!task->actor && Forward(task)) {
+      const ForwardOutcome out = Forward(task);
+      if (out == ForwardOutcome::kForwarded) {
         ready_count_--;
         continue;
       }
-      // Not forwarded: pinned here (skip it), or no node has room (stop).
-      const bool pinned = task->actor != nullptr ||
-                          (task->spec.strategy ==
-                               static_cast<uint8_t>(scheduler::Strategy::kNodeAffinity) &&
-                           !task->spec.affinity_soft) ||
-                          (!stranded && task->spec.spillbacks >= options_.max_spillbacks);
       kept.push_front(std::move(task));
-      if (!pinned) break;
+      if (out == ForwardOutcome::kNoRoom) break;  // the older ones would find none either
       ++skipped;
     }
     for (auto& t : kept) q.tasks.push_back(std::move(t));
@@ -912,7 +908,8 @@ void Raylet::Spillback() {
   while (!awaiting_args_.empty() && skipped < kMaxSkipped) {
     std::shared_ptr<Task> task = std::move(awaiting_args_.back());
     awaiting_args_.pop_back();
-    if (!available_.Contains(task->demand) && Forward(task)) continue;
+    if (!available_.Contains(task->demand) && Forward(task) == ForwardOutcome::kForwarded)
+      continue;
     kept.push_front(std::move(task));
     ++skipped;
   }
@@ -1018,11 +1015,7 @@ void Raylet::HandlePgRelease(NodeId from, const Buffer& msg) {
   if (removed_groups_.size() > 1024) removed_groups_.pop_front();
   // Queued work of the group can no longer run anywhere.
   const std::string why = "its placement group " + ev.pg.ToString() + " was removed";
-  auto strands = [&](const std::shared_ptr<Task>& t) {
-    for (const auto& [id, units] : t->demand.items())
-      if (scheduler::IsGroupResource(ResourceName(id), ev.pg)) return true;
-    return false;
-  };
+  auto strands = [&](const std::shared_ptr<Task>& t) { return t->spec.placement_group == ev.pg; };
   for (ShapeQueue& q : shapes_) {
     if (q.tasks.empty() || !strands(q.tasks.front())) continue;
     for (auto& t : q.tasks) {

@@ -153,7 +153,10 @@ class Raylet {
   void Release(const ResourceSet& demand, const std::vector<int>& gpus);
   // Forwards queued tasks this node has no room for to nodes that have (spillback).
   void Spillback();
-  bool Forward(const std::shared_ptr<Task>& task);
+  // kPinned: it may not move (an actor creation, hard affinity, forwarded enough times);
+  // kNoRoom: no other node has room for it now.
+  enum class ForwardOutcome { kForwarded, kPinned, kNoRoom };
+  ForwardOutcome Forward(const std::shared_ptr<Task>& task);
   void FlushForwards();
   void Report();
   wire::NodeState CurrentState() const;

@@ -422,6 +422,7 @@ TEST_F(RayletTest, PlacementGroupBundlesReserveCommitAndRelease) {
   stranded.id.seq = 402;
   stranded.return_id = ObjectId{stranded.id, 0};
   stranded.resources = scheduler::GroupDemand(ResourceSet::FromPairs({{"CPU", 5}}), a.pg, -1).ToPairs();
+  stranded.placement_group = a.pg;  // as every task of a group says
   SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs({stranded}));
   std::this_thread::sleep_for(50ms);
   PgMessage(MsgType::kPgRelease, a);

@@ -245,12 +245,6 @@ ResourceSet BundleCapacity(const ResourceSet& bundle, const PlacementGroupId& pg
   return out;
 }
 
-bool IsGroupResource(std::string_view name, const PlacementGroupId& pg) {
-  const std::string tail = "_" + pg.ToString();
-  return name.size() > tail.size() && name.find("_group_") != std::string_view::npos &&
-         name.substr(name.size() - tail.size()) == tail;
-}
-
 namespace {
 
 // Places `bundles` against `capacity` (per node, in view order); empty on failure.

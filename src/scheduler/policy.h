@@ -109,7 +109,5 @@ BundleDecision PlaceBundles(const ClusterView& view, const std::vector<ResourceS
 std::string GroupResourceName(std::string_view name, const PlacementGroupId& pg, int index);
 ResourceSet GroupDemand(const ResourceSet& demand, const PlacementGroupId& pg, int index);
 ResourceSet BundleCapacity(const ResourceSet& bundle, const PlacementGroupId& pg, int index);
-// Whether `name` belongs to group `pg` (any bundle).
-bool IsGroupResource(std::string_view name, const PlacementGroupId& pg);
 
 }  // namespace ferry::scheduler

@@ -160,13 +160,6 @@ const char* ActorStateName(ActorState s) {
   return "UNKNOWN";
 }
 
-double TaskSpec::cpus() const {
-  if (kind == TaskKind::kActorCall) return 0;  // calls run on the CPUs their actor holds
-  for (const auto& [n, v] : resources)
-    if (n == "CPU") return v;
-  return 1.0;
-}
-
 std::string EncodeTaskSpecs(const std::vector<TaskSpec>& specs) {
   Writer w;
   w.Put<uint8_t>(kWireVersion);

@@ -146,7 +146,6 @@ struct TaskSpec {
   PlacementGroupId placement_group;
   int32_t bundle_index = -1;
   uint8_t spillbacks = 0;  // times a raylet forwarded it to another node
-  double cpus() const;
 };
 
 struct TaskResult {

@@ -39,7 +39,7 @@ TEST(Wire, TaskSpecsRoundTrip) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(out[1].args[0].value.data()), 3),
             "\x01\x02\x03");
   EXPECT_EQ(out[1].args[1].ref, (ObjectId{TaskId{NodeId(1), 5}, 0}));
-  EXPECT_DOUBLE_EQ(out[1].cpus(), 0.5);
+  EXPECT_EQ(out[1].resources, (std::vector<std::pair<std::string, double>>{{"CPU", 0.5}}));
   EXPECT_EQ(out[1].max_retries, 4);
 }
 
@@ -80,7 +80,9 @@ TEST(Wire, ActorSpecsRoundTrip) {
   EXPECT_EQ(o.request_id, 11u);
   EXPECT_EQ(out[1].kind, TaskKind::kActorCall);
   EXPECT_EQ(out[1].actor, (ActorId{TaskId{NodeId(1), 9}}));
-  EXPECT_DOUBLE_EQ(out[1].cpus(), 0.0);  // calls run on the CPUs their actor holds
+  // A call's resources travel as given (calls run on what their actor holds: the owner and
+  // the raylet ignore them).
+  EXPECT_EQ(out[1].resources, call.resources);
 }
 
 TEST(Wire, ActorEventsRoundTrip) {
