@@ -39,8 +39,16 @@ double SumView(ferry::ArrayView<double> v) { return std::accumulate(v.begin(), v
 // Where the task saw its argument's bytes.
 uint64_t AddressOf(ferry::ArrayView<double> v) { return reinterpret_cast<uint64_t>(v.data()); }
 
+// Throws on its first `failures` calls (counted across retries), then returns the call count.
+std::atomic<int> g_flaky_calls{0};
+int Flaky(int failures) {
+  int call = ++g_flaky_calls;
+  if (call <= failures) throw std::runtime_error("flaky failure " + std::to_string(call));
+  return call;
+}
+
 FERRY_REMOTE(Plus, Greet, Nothing, Fails, Sleepy, SumVector, MakeVector, SumDoubles, Fib,
-             GetInside, SumView, AddressOf);
+             GetInside, SumView, AddressOf, Flaky);
 FERRY_REMOTE(FERRY_FUNC(Scale, int), FERRY_FUNC(Scale, double));
 
 class Api : public ::testing::Test {
@@ -103,6 +111,33 @@ TEST_F(Api, TaskExceptionsCarryTypeMessageTaskAndNode) {
   } catch (const ferry::TaskError& e) {
     EXPECT_NE(std::string(e.what()).find("index 7 is out of range"), std::string::npos);
   }
+}
+
+TEST_F(Api, RetryExceptionsRunsTheTaskAgainUntilItSucceeds) {
+  g_flaky_calls = 0;
+  auto r = ferry::Task(Flaky).SetRetryExceptions().SetMaxRetries(3).Remote(2);
+  EXPECT_EQ(*ferry::Get(r), 3);  // two failures, then the third attempt
+  EXPECT_EQ(ferry::internal::GetLocalStats().tasks_retried, 2u);
+}
+
+TEST_F(Api, ExceptionsAreNotRetriedUnlessAsked) {
+  g_flaky_calls = 0;
+  auto r = ferry::Task(Flaky).SetMaxRetries(3).Remote(1);
+  EXPECT_THROW(ferry::Get(r), ferry::TaskError);
+  EXPECT_EQ(g_flaky_calls.load(), 1);
+}
+
+TEST_F(Api, SpentExceptionRetriesRaiseTheLastAttemptsError) {
+  g_flaky_calls = 0;
+  auto r = ferry::Task(Flaky).SetRetryExceptions(true).SetMaxRetries(2).Remote(10);
+  try {
+    ferry::Get(r);
+    FAIL() << "no exception";
+  } catch (const ferry::TaskError& e) {
+    EXPECT_NE(std::string(e.what()).find("flaky failure 3"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(g_flaky_calls.load(), 3);  // the first attempt and two retries
+  EXPECT_THROW(ferry::Task(Flaky).SetMaxRetries(-2), std::invalid_argument);
 }
 
 TEST_F(Api, GetAndWaitTimeOut) {

@@ -214,10 +214,19 @@ class TaskCaller : public internal::SchedulingSetters<TaskCaller<F>> {
     for (const auto& [n, v] : resources) SetResource(n, v);
     return *this;
   }
-  /// How often the task is re-run if its node dies (stored now; used by fault tolerance).
+  /// How often the task is re-run on a live node when its node dies while running it, or
+  /// when its result is lost with a node and must be rebuilt (default 3; -1: unlimited; 0:
+  /// never). Once they are spent, Get throws ObjectLostError naming the task, the node and
+  /// the cause.
   TaskCaller& SetMaxRetries(int n) {
     if (n < -1) throw std::invalid_argument("ferry: SetMaxRetries: must be >= -1 (-1: unlimited)");
     options_.max_retries = n;
+    return *this;
+  }
+  /// Also re-run the task when its body throws, within the same max_retries (default false).
+  /// When the retries are spent, Get throws the last attempt's TaskError.
+  TaskCaller& SetRetryExceptions(bool retry = true) {
+    options_.retry_exceptions = retry;
     return *this;
   }
 

@@ -15,6 +15,7 @@
 #include <shared_mutex>
 
 #include "ferry/ferry.h"
+#include "src/api/exit_status.h"
 #include "src/api/runtime.h"
 #include "src/scheduler/policy.h"
 #include "src/common/logging.h"
@@ -184,6 +185,7 @@ void Init(const Config& base, int& argc, char**& argv) {
     auto boot = launch::CreateBootstrapper(config.bootstrap);
     if (!boot.ok()) FailInit("bootstrap failed: " + boot.status().ToString(), 1, true);
     g_boot = std::move(boot).value();
+    api::InstallExitReport(g_boot->Rank());
   }
   bool every_rank_fails = false;
   auto rt = api::Runtime::Start(config, g_boot.get(), &every_rank_fails);
@@ -202,12 +204,14 @@ void Init(const Config& base, int& argc, char**& argv) {
     auto runtime = g_runtime;
     lock.unlock();
     int code = runtime->ServeUntilShutdown();
+    const bool peers_lost = runtime->peers_lost();
     {
       std::unique_lock<std::shared_mutex> l2(g_mu);
       g_runtime.reset();
     }
     runtime.reset();
-    g_boot->Finalize();
+    // MPI_Finalize waits for every rank: after a death it could wait forever.
+    if (!peers_lost) g_boot->Finalize();
     log::CloseSink();
     std::exit(code);
   }
@@ -228,8 +232,10 @@ void Shutdown() {
   }
   if (!rt) return;
   rt->ShutdownCluster();
+  const bool peers_lost = rt->peers_lost();
   rt.reset();
-  if (g_boot && g_boot->Size() > 1) g_boot->Finalize();
+  // MPI_Finalize waits for every rank: after a death it could wait forever.
+  if (g_boot && g_boot->Size() > 1 && !peers_lost) g_boot->Finalize();
   log::CloseSink();
 }
 
@@ -281,6 +287,7 @@ std::shared_ptr<RefHandle> SubmitTask(const std::string& function, std::vector<A
   spec.function = function;
   spec.name = options.name.empty() ? function : options.name;
   spec.max_retries = options.max_retries;
+  spec.retry_exceptions = options.retry_exceptions;
   KeepBorrowedArgs(args, rt->self(), nested);
   FillArgs(args, spec);
   bool has_cpu = false;
@@ -501,6 +508,9 @@ LocalStats GetLocalStats() {
     core::CoreStats c = rt->core()->stats();
     s.owned_objects = c.owned_objects;
     s.pending_tasks = c.pending_tasks;
+    s.tasks_retried = c.tasks_retried;
+    s.objects_rebuilt = c.objects_rebuilt;
+    s.lineage_bytes = c.lineage_bytes;
     store::StoreStats st = rt->store()->stats();
     s.store_objects = st.objects;
     s.store_bytes = st.bytes;

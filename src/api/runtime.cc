@@ -1,5 +1,6 @@
 #include "src/api/runtime.h"
 
+#include "src/api/exit_status.h"
 #include "src/api/node_resources.h"
 
 #include <sched.h>
@@ -132,8 +133,10 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
                                          transport_.get()));
   FERRY_LOG(INFO) << "object store: " << (arena_bytes >> 20)
                   << " MiB shared-memory arena, spilling to " << spill_dir;
-  objects_ = std::make_unique<raylet::ObjectManager>(self_, messenger_.get(), transport_.get(),
-                                                     store_.get());
+  // A reader asks again while owners learn of a holder's death (2 heartbeat timeouts).
+  objects_ = std::make_unique<raylet::ObjectManager>(
+      self_, loop_.get(), messenger_.get(), transport_.get(), store_.get(),
+      std::chrono::milliseconds(2 * std::max(1, config.heartbeat_timeout_ms)));
   // Memory: this rank's share of what the host may give the job, less its object store.
   FERRY_ASSIGN_OR_RETURN(NodeResources full,
                          DetectNodeResources(config, rank == 0, local_ranks, arena_bytes));
@@ -152,7 +155,8 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   raylet_ = std::make_unique<raylet::Raylet>(ropts, loop_.get(), messenger_.get(), objects_.get(),
                                              store_.get());
   core_ = std::make_unique<core::CoreWorker>(
-      core::CoreOptions{self_, config.inline_threshold_bytes, config.max_batch}, loop_.get(),
+      core::CoreOptions{self_, config.inline_threshold_bytes, config.max_batch,
+                        std::max<int64_t>(0, config.max_lineage_bytes)}, loop_.get(),
       messenger_.get(), objects_.get(), store_.get());
 
   std::vector<wire::NodeState> initial;
@@ -185,17 +189,21 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
                               core_->WhenBorrowsSettled(std::move(cb));
                             });
   if (is_head()) {
+    gcs::GcsServer::Timing timing;
+    timing.heartbeat_period = std::chrono::milliseconds(std::max(1, config.heartbeat_period_ms));
+    timing.heartbeat_timeout = std::chrono::milliseconds(std::max(1, config.heartbeat_timeout_ms));
+    timing.view_period = std::chrono::milliseconds(std::max(1, config.resource_report_ms));
     gcs_ = std::make_unique<gcs::GcsServer>(
-        loop_.get(), messenger_.get(), std::move(entries),
-        std::chrono::milliseconds(config.heartbeat_period_ms),
-        std::chrono::milliseconds(std::max(1, config.resource_report_ms)));
+        loop_.get(), SteadyClock::Get(), messenger_.get(), std::move(entries), timing,
+        [this](NodeId node, const std::string& why) { HandleNodeDead(node, why); });
   } else {
     monitor_ = std::make_unique<gcs::HeadMonitor>(
         loop_.get(), SteadyClock::Get(), std::chrono::milliseconds(config.heartbeat_timeout_ms),
         [this](const std::string& why) {
           FERRY_LOG(ERROR) << "lost the head (rank 0): " << why << "; the driver is gone, exiting";
-          log::CloseSink();
-          std::_Exit(1);
+          std::fprintf(stderr, "ferry: rank %u: lost the head (rank 0): %s; exiting\n",
+                       self_.value(), why.c_str());
+          ExitNow(1);
         });
   }
 
@@ -209,7 +217,14 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   loop_->Start();
   loop_->Post([this] {
     if (gcs_) gcs_->Start();
-    if (monitor_) monitor_->Start();
+    if (monitor_) {
+      monitor_->Start();
+      // The head declares a worker dead when these stop.
+      beat_timer_ = loop_->AddTimer(
+          std::chrono::milliseconds(std::max(1, config_.heartbeat_period_ms)), [this] {
+            messenger_->Send(NodeId(0), Type(wire::MsgType::kHeartbeat), wire::EncodeSeq(0));
+          });
+    }
     raylet_->Start();
   });
   return Status::Ok();
@@ -324,7 +339,21 @@ void Runtime::RegisterHandlers() {
     raylet_->HandleActorDestroy(from, m);
   });
   messenger_->Register(Type(MsgType::kHeartbeat), [this](NodeId from, const Buffer&) {
+    if (gcs_) gcs_->HandleHeartbeat(from);
     if (monitor_ && from == NodeId(0)) monitor_->HandleHeartbeat();
+  });
+  messenger_->Register(Type(MsgType::kNodeDead), [this](NodeId from, const Buffer& m) {
+    if (gcs_) {
+      gcs_->HandleNodeDeadReport(from, m);
+      return;
+    }
+    std::vector<std::pair<NodeId, std::string>> deaths;
+    if (Status st = wire::DecodeNodeDeaths(m, &deaths); !st.ok() || from != NodeId(0)) {
+      FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a NodeDead message from " << from << ": "
+                                    << (st.ok() ? "only the head declares deaths" : st.ToString());
+      return;
+    }
+    for (const auto& [node, why] : deaths) HandleNodeDead(node, why);
   });
   messenger_->Register(Type(MsgType::kShutdown), [this](NodeId from, const Buffer&) {
     if (is_head() || from != NodeId(0)) return;
@@ -346,14 +375,37 @@ void Runtime::OnPeerError(NodeId peer, const Status& why) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_requested_) return;  // peers closing at shutdown are expected
   }
+  if (dead_.count(peer) != 0) return;
   FERRY_LOG(WARNING) << "lost connection to " << peer << ": " << why.ToString();
-  if (monitor_ && peer == NodeId(0)) {
-    monitor_->OnHeadDead(why.ToString());
+  if (gcs_) {
+    gcs_->DeclareDead(peer, "the transport reported: " + why.message());
     return;
   }
-  if (gcs_) gcs_->OnNodeDead(peer);
-  core_->OnNodeDead(peer);
-  raylet_->OnNodeDead(peer);
+  if (peer == NodeId(0)) {
+    if (monitor_) monitor_->OnHeadDead(why.ToString());
+    return;
+  }
+  // The head decides for everyone; this process stops waiting on the peer at once.
+  messenger_->Send(NodeId(0), Type(wire::MsgType::kNodeDead),
+                   wire::EncodeNodeDeaths({{peer, why.message()}}));
+  HandleNodeDead(peer, "the transport reported: " + why.message());
+}
+
+void Runtime::HandleNodeDead(NodeId node, const std::string& why) {
+  if (!dead_.insert(node).second) return;
+  if (node == self_) {
+    // Declared dead while alive (cut off from the head for too long): the cluster has moved
+    // on without this rank, so it must not act on anything any more.
+    std::fprintf(stderr, "ferry: rank %u was declared dead by the head (%s); exiting\n",
+                 self_.value(), why.c_str());
+    FERRY_LOG(ERROR) << "declared dead by the head: " << why << "; exiting";
+    ExitNow(1);
+  }
+  peers_lost_.store(true, std::memory_order_relaxed);
+  if (!gcs_) FERRY_LOG(WARNING) << node << " is dead: " << why;
+  transport_->Disconnect(node.value(), UnavailableError(node.ToString() + " is dead: " + why));
+  core_->OnNodeDead(node, why);
+  raylet_->OnNodeDead(node);
 }
 
 int Runtime::ServeUntilShutdown() {

@@ -4,9 +4,11 @@
 // Start/Stop run on the main thread; the components are confined to the event loop.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "ferry/config.h"
@@ -51,12 +53,17 @@ class Runtime {
   int ServeUntilShutdown();
   // Head: tells the workers to stop, waits for them (bounded), then stops this rank.
   void ShutdownCluster();
+  // Thread-safe. Whether any peer died during the session: MPI_Finalize, a collective over
+  // every rank, must then be skipped (it could wait for the dead forever).
+  bool peers_lost() const { return peers_lost_.load(std::memory_order_relaxed); }
 
  private:
   Runtime() = default;
   Status Init(const Config& config, launch::Bootstrapper* boot, bool* every_rank_fails);
   void RegisterHandlers();
   void OnPeerError(NodeId peer, const Status& why);
+  // Loop thread. Every part of this process forgets `node` (once per node).
+  void HandleNodeDead(NodeId node, const std::string& why);
   void StopLocal();
 
   Config config_;
@@ -76,6 +83,10 @@ class Runtime {
   std::unique_ptr<core::CoreWorker> core_;
   std::unique_ptr<gcs::GcsServer> gcs_;        // head only
   std::unique_ptr<gcs::HeadMonitor> monitor_;  // workers only
+
+  std::set<NodeId> dead_;  // loop thread
+  uint64_t beat_timer_ = 0;
+  std::atomic<bool> peers_lost_{false};
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,6 +1,7 @@
 #include "ferry/config.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -24,10 +25,23 @@ void Parse(const std::string& name, const std::string& s, int64_t& out) {
     throw std::invalid_argument("ferry config: " + name + " expects an integer, got '" + s + "'");
   out = v;
 }
+void Parse(const std::string& name, const std::string& s, double& out) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno != 0 || !(v == v))
+    throw std::invalid_argument("ferry config: " + name + " expects a number, got '" + s + "'");
+  out = v;
+}
 void Parse(const std::string&, const std::string& s, std::string& out) { out = s; }
 
 std::string Show(int v) { return std::to_string(v); }
 std::string Show(int64_t v) { return std::to_string(v); }
+std::string Show(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
+}
 std::string Show(const std::string& v) { return v; }
 
 std::string EnvName(std::string name) {

@@ -62,7 +62,7 @@ void CoreWorker::AddRef(const ObjectId& id) {
     if (it != owned_.end()) it->second.local_refs++;
     return;
   }
-  if (borrowed_[id]++ != 0) return;
+  if (borrowed_[id]++ != 0 || dead_.count(id.owner()) != 0) return;
   // A removal still waiting to be sent is simply cancelled: the owner never stopped counting
   // this process.
   if (auto it = std::find(deferred_removes_.begin(), deferred_removes_.end(), id);
@@ -95,7 +95,8 @@ void CoreWorker::ReleaseRef(const ObjectId& id) {
 
 void CoreWorker::SendRemoveBorrowers() {
   std::unordered_map<NodeId, std::vector<ObjectId>> by_owner;
-  for (const ObjectId& id : deferred_removes_) by_owner[id.owner()].push_back(id);
+  for (const ObjectId& id : deferred_removes_)
+    if (dead_.count(id.owner()) == 0) by_owner[id.owner()].push_back(id);
   deferred_removes_.clear();
   for (auto& [owner, ids] : by_owner)
     messenger_->Send(owner, static_cast<uint16_t>(wire::MsgType::kRemoveBorrower),
@@ -176,7 +177,21 @@ void CoreWorker::DoSubmit(wire::TaskSpec spec, Holds holds) {
     RouteActorCall(std::move(spec));
     return;
   }
+  slot.retry_spec = std::make_shared<wire::TaskSpec>(spec);
   Place(std::move(spec), slot);
+}
+
+bool CoreWorker::RetryTask(Pending& p) {
+  if (!p.retry_spec || p.retry_spec->max_retries == 0) return false;
+  wire::TaskSpec& spec = *p.retry_spec;
+  if (spec.max_retries > 0) spec.max_retries--;
+  spec.spillbacks = 0;
+  if (auto it = view_index_.find(p.node); it != view_index_.end())
+    view_.nodes[it->second].inflight.Subtract(p.demand);
+  p.node = NodeId();
+  tasks_retried_++;
+  Place(spec, p);  // may end the task (nothing can run it now): `p` is not used after
+  return true;
 }
 
 void CoreWorker::Place(wire::TaskSpec spec, Pending& p) {
@@ -264,13 +279,13 @@ void CoreWorker::HandleTaskForwarded(NodeId from, const Buffer& msg) {
     if (auto v = view_index_.find(p.node); v != view_index_.end())
       view_.nodes[v->second].inflight.Subtract(p.demand);
     p.node = node;
-    if (auto v = view_index_.find(node); v != view_index_.end()) {
+    if (auto v = view_index_.find(node); v != view_index_.end())
       view_.nodes[v->second].inflight.Add(p.demand);
-      if (!view_.nodes[v->second].alive)
-        FailTask(task, wire::ErrorKind::kObjectLost,
-                 "task " + task.ToString() + " was lost: it was forwarded to " +
-                     node.ToString() + ", which died");
-    }
+    if (dead_.count(node) != 0 && !RetryTask(p))
+      FailTask(task, wire::ErrorKind::kObjectLost,
+               "task '" + (p.retry_spec ? p.retry_spec->name : std::string()) + "' (" +
+                   task.ToString() + ") was lost: it was forwarded to " + node.ToString() +
+                   ", which died, and it has no retries left");
   }
 }
 
@@ -321,6 +336,9 @@ void CoreWorker::HandleTaskDone(NodeId from, const Buffer& msg) {
 }
 
 void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> results) {
+  // A node declared dead may still have completions in flight: its tasks were re-run or
+  // failed already, and values it stored are gone.
+  if (dead_.count(from) != 0) return;
   for (wire::TaskResult& r : results) {
     auto pit = pending_.find(r.task);
     if (pit == pending_.end()) {
@@ -331,6 +349,16 @@ void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> re
     if (pit->second.actor_call && r.value.kind == wire::ObjectValue::Kind::kError &&
         r.value.error.kind == wire::ErrorKind::kActorDied && RetryActorCall(pit->second))
       continue;  // resent once the actor is back
+    if (!pit->second.actor_call && r.value.kind == wire::ObjectValue::Kind::kError &&
+        r.value.error.kind == wire::ErrorKind::kTaskError && pit->second.retry_spec &&
+        pit->second.retry_spec->retry_exceptions) {
+      const std::string name = pit->second.retry_spec->name;
+      if (RetryTask(pit->second)) {
+        FERRY_LOG_RATE_LIMITED(WARNING) << "task '" << name << "' (" << r.task << ") threw on "
+                                        << from << "; retrying it: " << r.value.error.message;
+        continue;
+      }
+    }
     Pending p = std::move(pit->second);
     pending_.erase(pit);
     if (auto it = view_index_.find(p.node); it != view_index_.end())
@@ -350,6 +378,9 @@ void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> re
     }
     if (oit != owned_.end()) {
       oit->second.producing = false;
+      // A value kept in a store may be lost with its node: keep the task as its lineage.
+      if (r.value.kind == wire::ObjectValue::Kind::kLocation && p.retry_spec && !p.actor_call)
+        RetainLineage(r.return_id, std::move(p.retry_spec));
       SetReady(r.return_id, std::move(r.value));
     } else if (r.value.kind == wire::ObjectValue::Kind::kLocation) {
       // Nobody holds the result any more: drop the stored copy at once.
@@ -464,21 +495,160 @@ void CoreWorker::MaybeFree(const ObjectId& id) {
   if (obj.local_refs > 0 || obj.task_refs > 0 || obj.producing || !obj.remote_waiters.empty() ||
       !obj.borrowers.empty())
     return;
-  if (obj.value.kind != wire::ObjectValue::Kind::kLocation) {
+  std::vector<ObjectId> nested;
+  if (!obj.released) {
+    if (obj.value.kind != wire::ObjectValue::Kind::kLocation) {
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      ready_.erase(id);
+    }
+    for (NodeId node : obj.copies) {
+      if (node == options_.self) {
+        store_->Erase(id);
+      } else if (dead_.count(node) == 0) {
+        messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kFreeObjects),
+                         wire::EncodeFreeObjects({id}));
+      }
+    }
+    nested = std::move(obj.nested);
+    obj.nested.clear();
+  }
+  if (obj.lineage_refs > 0 && obj.lineage) {
+    // Nothing reads the value any more, but lineage that names it may have to rebuild it.
+    obj.released = true;
+    obj.ready = false;
+    obj.value = {};
+    obj.copies.clear();
+  } else {
+    if (obj.lineage) DropLineage(id, false);  // may free arguments, never `id` itself
+    owned_.erase(id);
+  }
+  for (const ObjectId& x : nested) ReleaseRef(x);  // refs its value held
+}
+
+void CoreWorker::RetainLineage(const ObjectId& id, std::shared_ptr<const wire::TaskSpec> spec) {
+  auto it = owned_.find(id);
+  if (it == owned_.end()) return;
+  Owned& obj = it->second;
+  int64_t bytes = static_cast<int64_t>(sizeof(wire::TaskSpec) + spec->function.size() +
+                                       spec->name.size());
+  for (const wire::TaskArg& a : spec->args) {
+    bytes += static_cast<int64_t>(sizeof(wire::TaskArg) + a.value.size());
+    if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self) continue;
+    if (auto ait = owned_.find(a.ref); ait != owned_.end()) ait->second.lineage_refs++;
+  }
+  for (const auto& r : spec->resources) bytes += static_cast<int64_t>(sizeof(r) + r.first.size());
+  obj.lineage = std::move(spec);
+  obj.lineage_bytes = bytes;
+  obj.lineage_seq = ++lineage_seq_;
+  obj.lineage_dropped = false;
+  lineage_bytes_ += bytes;
+  lineage_order_.emplace_back(id, obj.lineage_seq);
+  TrimLineage();
+}
+
+void CoreWorker::DropLineage(const ObjectId& id, bool evicted) {
+  auto it = owned_.find(id);
+  if (it == owned_.end() || !it->second.lineage) return;
+  std::shared_ptr<const wire::TaskSpec> spec = std::move(it->second.lineage);
+  it->second.lineage.reset();
+  lineage_bytes_ -= it->second.lineage_bytes;
+  it->second.lineage_bytes = 0;
+  it->second.lineage_dropped = evicted;
+  for (const wire::TaskArg& a : spec->args) {
+    if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self || a.ref == id)
+      continue;
+    auto ait = owned_.find(a.ref);
+    if (ait == owned_.end()) continue;
+    ait->second.lineage_refs--;
+    MaybeFree(a.ref);
+  }
+}
+
+void CoreWorker::TrimLineage() {
+  while (lineage_bytes_ > options_.max_lineage_bytes && !lineage_order_.empty()) {
+    auto [id, seq] = lineage_order_.front();
+    lineage_order_.pop_front();
+    auto it = owned_.find(id);
+    if (it == owned_.end() || !it->second.lineage || it->second.lineage_seq != seq) continue;
+    DropLineage(id, /*evicted=*/true);
+    MaybeFree(id);  // a released object kept only for its lineage goes now
+  }
+  // Stale entries (objects freed or re-run since) must not pile up behind live ones.
+  if (lineage_order_.size() > 2 * owned_.size() + 64) {
+    std::erase_if(lineage_order_, [&](const auto& e) {
+      auto it = owned_.find(e.first);
+      return it == owned_.end() || !it->second.lineage || it->second.lineage_seq != e.second;
+    });
+  }
+}
+
+bool CoreWorker::NeedsRebuild(const Owned& obj) const {
+  if (obj.producing) return false;
+  if (obj.released) return true;
+  return obj.ready && obj.value.kind == wire::ObjectValue::Kind::kLocation &&
+         dead_.count(obj.value.location.node) != 0;
+}
+
+bool CoreWorker::Reconstruct(const ObjectId& id, const std::string& cause) {
+  auto it = owned_.find(id);
+  if (it == owned_.end()) return false;
+  Owned& obj = it->second;
+  if (obj.producing) return true;  // being rebuilt already
+  std::string why;
+  if (!obj.lineage) {
+    why = obj.lineage_dropped
+              ? "its lineage was dropped to keep the owner's lineage within max_lineage_bytes (" +
+                    std::to_string(options_.max_lineage_bytes) +
+                    " bytes, FERRY_MAX_LINEAGE_BYTES)"
+              : "it was stored by Put (or by an actor), so there is no task to re-run";
+  } else if (obj.lineage->max_retries == 0) {
+    why = "its task '" + obj.lineage->name + "' has no retries left (max_retries)";
+  }
+  if (!why.empty()) {
+    obj.released = false;
+    obj.ready = false;
+    wire::ObjectValue v;
+    v.kind = wire::ObjectValue::Kind::kError;
+    v.error = {wire::ErrorKind::kObjectLost, cause + ", and it cannot be rebuilt: " + why};
+    SetReady(id, std::move(v));
+    return false;
+  }
+  auto spec = std::make_shared<wire::TaskSpec>(*obj.lineage);
+  if (spec->max_retries > 0) spec->max_retries--;
+  spec->spillbacks = 0;
+  FERRY_LOG(INFO) << cause << ": rebuilding it by re-running task '" << spec->name << "' ("
+                  << spec->id << ")";
+  Pending p;
+  p.demand = ResourceSet::FromPairs(spec->resources);
+  for (const wire::TaskArg& a : spec->args) {
+    if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self) continue;
+    auto ait = owned_.find(a.ref);
+    if (ait == owned_.end()) continue;
+    ait->second.task_refs++;  // the re-run holds its arguments from here
+    p.owned_args.push_back(a.ref);
+  }
+  DropLineage(id, false);  // its hold on the arguments passed to the re-run
+  {
     std::lock_guard<std::mutex> lock(ready_mu_);
     ready_.erase(id);
   }
-  for (NodeId node : obj.copies) {
-    if (node == options_.self) {
-      store_->Erase(id);
-    } else {
-      messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kFreeObjects),
-                       wire::EncodeFreeObjects({id}));
-    }
+  obj.ready = false;
+  obj.producing = true;
+  obj.released = false;
+  obj.value = {};
+  obj.copies.clear();
+  objects_rebuilt_++;
+  // Arguments lost too are rebuilt first (the raylet running the task waits for them).
+  for (const ObjectId& arg : p.owned_args) {
+    auto ait = owned_.find(arg);
+    if (ait != owned_.end() && NeedsRebuild(ait->second))
+      Reconstruct(arg, "object " + arg.ToString() + ", an argument of task '" + spec->name +
+                           "' being re-run, is gone");
   }
-  std::vector<ObjectId> nested = std::move(obj.nested);
-  owned_.erase(it);
-  for (const ObjectId& x : nested) ReleaseRef(x);  // refs its value held
+  p.retry_spec = spec;
+  Pending& slot = pending_[spec->id] = std::move(p);
+  Place(*spec, slot);
+  return true;
 }
 
 std::optional<Resolved> CoreWorker::TryGetReady(const ObjectId& id) const {
@@ -489,40 +659,32 @@ std::optional<Resolved> CoreWorker::TryGetReady(const ObjectId& id) const {
   return it->second;
 }
 
-void CoreWorker::OnNodeDead(NodeId node) {
+void CoreWorker::OnNodeDead(NodeId node, const std::string& why) {
+  if (!dead_.insert(node).second) return;
   if (auto it = view_index_.find(node); it != view_index_.end())
     view_.nodes[it->second].alive = false;
-  // Tasks that were running there fail; retries come with the fault-tolerance work.
-  std::vector<std::pair<TaskId, Pending>> lost;
+  // Tasks that were running (or queued) there are re-run elsewhere while retries last.
+  std::vector<TaskId> lost_tasks;
   std::vector<TaskId> lost_calls;
   for (const auto& [tid, p] : pending_) {
     if (p.node != node) continue;
-    if (p.actor_call) {
-      lost_calls.push_back(tid);
-    } else {
-      lost.emplace_back(tid, p);
-    }
+    (p.actor_call ? lost_calls : lost_tasks).push_back(tid);
   }
   for (const TaskId& tid : lost_calls) {
     auto it = pending_.find(tid);
     if (it == pending_.end() || RetryActorCall(it->second)) continue;
     FailTask(tid, wire::ErrorKind::kActorDied,
              "the actor call " + tid.ToString() + " was lost: " + node.ToString() +
-                 ", which hosted its actor, died while running it");
+                 ", which hosted its actor, died while running it (" + why + ")");
   }
-  for (auto& [tid, p] : lost) {
-    pending_.erase(tid);
-    ObjectId ret{tid, 0};
-    auto oit = owned_.find(ret);
-    if (oit != owned_.end()) {
-      oit->second.producing = false;
-      wire::ObjectValue v;
-      v.kind = wire::ObjectValue::Kind::kError;
-      v.error = {wire::ErrorKind::kObjectLost, "task " + tid.ToString() + " was lost: " +
-                                                   node.ToString() + " died while running it"};
-      SetReady(ret, std::move(v));
-    }
-    ReleaseArgs(p.owned_args);
+  for (const TaskId& tid : lost_tasks) {
+    auto it = pending_.find(tid);
+    if (it == pending_.end()) continue;
+    const std::string name = it->second.retry_spec ? it->second.retry_spec->name : "";
+    if (RetryTask(it->second)) continue;
+    FailTask(tid, wire::ErrorKind::kObjectLost,
+             "task '" + name + "' (" + tid.ToString() + ") was lost: " + node.ToString() +
+                 " died while running it (" + why + "), and it has no retries left (max_retries)");
   }
   // A dead borrower holds nothing; a dead owner will acknowledge nothing.
   std::vector<ObjectId> unborrowed;
@@ -537,17 +699,31 @@ void CoreWorker::OnNodeDead(NodeId node) {
     after_borrows_.clear();
     for (auto& cb : cbs) cb();
   }
-  // Objects whose only copies were there are lost.
+  // Objects whose primary copy was there are lost: rebuilt now if anything still reads them,
+  // else only when a rebuild of something that read them needs them.
+  std::vector<ObjectId> lost;
   for (auto& [id, obj] : owned_) {
-    if (!obj.ready || obj.value.kind != wire::ObjectValue::Kind::kLocation) continue;
     std::erase(obj.copies, node);
-    if (obj.value.location.node == node) {
-      obj.value.kind = wire::ObjectValue::Kind::kError;
-      obj.value.error = {wire::ErrorKind::kObjectLost,
-                         "object " + id.ToString() + " was lost with " + node.ToString()};
-      std::lock_guard<std::mutex> lock(ready_mu_);
-      ready_[id] = Resolved{false, {}, obj.value.error};
+    if (obj.ready && obj.value.kind == wire::ObjectValue::Kind::kLocation &&
+        obj.value.location.node == node)
+      lost.push_back(id);
+  }
+  if (!lost.empty())
+    FERRY_LOG(INFO) << lost.size() << " object(s) owned here had their primary copy on " << node;
+  for (const ObjectId& id : lost) {
+    auto it = owned_.find(id);
+    if (it == owned_.end() || !NeedsRebuild(it->second)) continue;  // rebuilt as an argument
+    Owned& obj = it->second;
+    const bool needed = obj.local_refs > 0 || obj.task_refs > 0 || !obj.borrowers.empty();
+    if (!needed && obj.lineage_refs > 0 && obj.lineage) {
+      obj.released = true;
+      obj.ready = false;
+      obj.value = {};
+      obj.copies.clear();
+      continue;
     }
+    Reconstruct(id, "object " + id.ToString() + " was lost with " + node.ToString() + " (" +
+                        why + ")");
   }
   objects_->OnNodeDead(node);
 }

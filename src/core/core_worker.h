@@ -10,11 +10,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ferry/ids.h"
@@ -35,11 +37,16 @@ struct CoreOptions {
   NodeId self;
   int64_t inline_threshold = 64 * 1024;
   int max_batch = 512;
+  // Most bytes of task specs kept to rebuild lost objects; beyond, the oldest are dropped.
+  int64_t max_lineage_bytes = int64_t{1} << 30;
 };
 
 struct CoreStats {
   size_t owned_objects = 0;
   size_t pending_tasks = 0;
+  int64_t lineage_bytes = 0;  // specs kept to rebuild lost objects
+  uint64_t tasks_retried = 0;
+  uint64_t objects_rebuilt = 0;  // re-runs started to rebuild a lost object
 };
 
 class CoreWorker {
@@ -81,7 +88,10 @@ class CoreWorker {
     local_raylet_ = std::move(submit);
   }
   void HandleGetObject(NodeId from, const Buffer& msg);
-  void OnNodeDead(NodeId node);
+  // A node died (`why`: how that was learned). Tasks that ran there are re-run elsewhere
+  // while their retries last, objects whose primary copy was there are rebuilt from their
+  // lineage when something still needs them, and actor calls are resent or failed.
+  void OnNodeDead(NodeId node, const std::string& why);
 
   using GcsReply = std::function<void(const wire::ActorEvent&)>;
   // Thread-safe. A fresh id for a request to the GCS.
@@ -125,7 +135,9 @@ class CoreWorker {
   bool BorrowsSettled() const { return borrow_acks_.empty(); }
   void WhenBorrowsSettled(std::function<void()> cb);
 
-  CoreStats stats() const { return {owned_.size(), pending_.size()}; }
+  CoreStats stats() const {
+    return {owned_.size(), pending_.size(), lineage_bytes_, tasks_retried_, objects_rebuilt_};
+  }
   // Loop thread. Calls fn(id, ready, value, copies) for every owned object.
   template <typename Fn>
   void ForEachOwned(Fn&& fn) const {
@@ -149,13 +161,24 @@ class CoreWorker {
     std::vector<NodeId> borrowers;  // processes holding refs to it
     Holds holds;                    // refs inside its value (a Put's)
     std::vector<ObjectId> nested;   // refs inside its value (a task result's), held here
+    // Lineage: the spec of the task that stored it (task results kept in a store only), to
+    // re-run if its copy is lost. Other objects' lineage naming it as an argument count in
+    // lineage_refs: while any does, its entry (and lineage) outlives its value, so that a
+    // rebuild can rebuild it first (`released`: the value was freed, nothing holds it).
+    std::shared_ptr<const wire::TaskSpec> lineage;
+    int64_t lineage_bytes = 0;
+    uint64_t lineage_seq = 0;  // its place in lineage_order_
+    int lineage_refs = 0;
+    bool released = false;
+    bool lineage_dropped = false;  // dropped to stay within max_lineage_bytes
   };
   struct Pending {
     NodeId node;
     ResourceSet demand;
     std::vector<ObjectId> owned_args;
     bool actor_call = false;
-    // Actor calls that may be resent after a restart keep their spec.
+    // Normal tasks keep their spec (to re-run it, and as the result's lineage); actor calls
+    // that may be resent after a restart keep theirs.
     std::shared_ptr<wire::TaskSpec> retry_spec;
     Holds holds;  // refs nested in its argument values
   };
@@ -198,6 +221,20 @@ class CoreWorker {
   // An actor call came back with ActorDiedError (or its node died): resend it if retries are
   // left and the actor may come back, else fail it. Returns true if it was resent.
   bool RetryActorCall(Pending& p);
+  // Re-places a normal task whose attempt was lost or threw, if it has retries left.
+  // Returns false (and changes nothing) if it has none.
+  bool RetryTask(Pending& p);
+  // Lineage of an owned object stored by a task (see Owned::lineage).
+  void RetainLineage(const ObjectId& id, std::shared_ptr<const wire::TaskSpec> spec);
+  // Forgets `id`'s lineage; `evicted`: for max_lineage_bytes (the error of a later loss says).
+  void DropLineage(const ObjectId& id, bool evicted);
+  // Drops the oldest lineage until the total fits max_lineage_bytes.
+  void TrimLineage();
+  // `id`'s value is lost: re-run its task (rebuilding lost arguments first, recursively).
+  // Returns false, and stores ObjectLostError naming `cause` and why, if it cannot be rebuilt.
+  bool Reconstruct(const ObjectId& id, const std::string& cause);
+  // Whether an owned argument must be rebuilt before a task that reads it can run.
+  bool NeedsRebuild(const Owned& obj) const;
   void Enqueue(NodeId node, wire::TaskSpec spec);
   // Immutable after construction.
   const CoreOptions options_;
@@ -215,6 +252,12 @@ class CoreWorker {
   uint64_t rotate_ = 0;
   std::unordered_map<ObjectId, Owned> owned_;
   std::unordered_map<TaskId, Pending> pending_;
+  std::unordered_set<NodeId> dead_;
+  int64_t lineage_bytes_ = 0;
+  uint64_t lineage_seq_ = 0;
+  std::deque<std::pair<ObjectId, uint64_t>> lineage_order_;  // oldest first; stale entries skipped
+  uint64_t tasks_retried_ = 0;
+  uint64_t objects_rebuilt_ = 0;
   std::vector<wire::TaskSpec> infeasible_;
   std::vector<std::string> infeasible_reasons_;  // parallel to infeasible_
   bool warned_infeasible_ = false;

@@ -5,14 +5,15 @@
 
 namespace ferry::gcs {
 
-GcsServer::GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vector<NodeEntry> nodes,
-                     std::chrono::milliseconds heartbeat_period,
-                     std::chrono::milliseconds view_period)
+GcsServer::GcsServer(EventLoop* loop, const Clock* clock, transport::Messenger* messenger,
+                     std::vector<NodeEntry> nodes, Timing timing, DeadCallback on_dead)
     : loop_(loop),
+      clock_(clock),
       messenger_(messenger),
       nodes_(std::move(nodes)),
-      period_(heartbeat_period),
-      cluster_(loop, messenger, view_period),
+      timing_(timing),
+      on_dead_(std::move(on_dead)),
+      cluster_(loop, messenger, timing.view_period),
       actors_(loop, messenger, &cluster_),
       pgs_(loop, messenger, &cluster_, &actors_) {
   for (const NodeEntry& n : nodes_) {
@@ -26,30 +27,78 @@ GcsServer::GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vect
 }
 
 void GcsServer::Start() {
-  if (nodes_.size() > 1) beat_timer_ = loop_->AddTimer(period_, [this] { Beat(); });
+  last_heard_.assign(nodes_.size(), clock_->Now());
+  last_check_ = clock_->Now();
+  if (nodes_.size() > 1)
+    beat_timer_ = loop_->AddTimer(timing_.heartbeat_period, [this] { Beat(); });
   cluster_.Start();
   pgs_.Start();
 }
 
 void GcsServer::Beat() {
   ++seq_;
+  // At shutdown the workers stop watching the head, but the head still watches them: one that
+  // dies before it confirms must not hold the shutdown up.
   for (const NodeEntry& n : nodes_) {
+    if (shutting_down_) break;
     if (!n.alive || n.id == messenger_->self()) continue;
     messenger_->Send(n.id, static_cast<uint16_t>(wire::MsgType::kHeartbeat), wire::EncodeSeq(seq_));
   }
+  CheckSilence();
+}
+
+void GcsServer::HandleHeartbeat(NodeId from) {
+  for (size_t i = 0; i < nodes_.size() && i < last_heard_.size(); ++i)
+    if (nodes_[i].id == from) last_heard_[i] = clock_->Now();
+}
+
+void GcsServer::CheckSilence() {
+  const Clock::TimePoint now = clock_->Now();
+  // A stalled head loop (an oversubscribed core, a long copy) leaves heartbeats unread in the
+  // transport: silence measured across the stall proves nothing, so everyone gets a fresh
+  // window.
+  if (now - last_check_ > timing_.heartbeat_timeout / 2)
+    for (Clock::TimePoint& t : last_heard_) t = now;
+  last_check_ = now;
+  std::vector<std::pair<NodeId, int64_t>> silent;
+  for (size_t i = 0; i < nodes_.size() && i < last_heard_.size(); ++i) {
+    if (!nodes_[i].alive || nodes_[i].id == messenger_->self()) continue;
+    auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard_[i]);
+    if (quiet > timing_.heartbeat_timeout) silent.emplace_back(nodes_[i].id, quiet.count());
+  }
+  for (const auto& [node, ms] : silent)
+    DeclareDead(node, "no heartbeat for " + std::to_string(ms) + " ms; the timeout is " +
+                          std::to_string(timing_.heartbeat_timeout.count()) + " ms");
+}
+
+void GcsServer::HandleNodeDeadReport(NodeId from, const Buffer& msg) {
+  std::vector<std::pair<NodeId, std::string>> deaths;
+  if (Status st = wire::DecodeNodeDeaths(msg, &deaths); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed NodeDead report from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  if (!IsAlive(from)) return;  // a node declared dead has no say
+  for (const auto& [node, why] : deaths)
+    DeclareDead(node, from.ToString() + " lost its connection to it (" + why + ")");
+}
+
+bool GcsServer::IsAlive(NodeId node) const {
+  for (const NodeEntry& n : nodes_)
+    if (n.id == node) return n.alive;
+  return false;
 }
 
 void GcsServer::BeginShutdown(std::chrono::milliseconds timeout,
                               std::function<void(std::vector<NodeId>)> done) {
   shutdown_done_ = std::move(done);
+  shutting_down_ = true;
   for (const NodeEntry& n : nodes_) {
     if (!n.alive || n.id == messenger_->self()) continue;
     awaiting_ack_.insert(n.id);
     messenger_->Send(n.id, static_cast<uint16_t>(wire::MsgType::kShutdown),
                      wire::EncodeSeq(++seq_));
   }
-  if (beat_timer_ != 0) loop_->CancelTimer(beat_timer_);
-  beat_timer_ = 0;
   cluster_.Stop();
   pgs_.Stop();
   shutdown_timer_ = loop_->AddTimer(timeout, [this] { MaybeFinishShutdown(/*timed_out=*/true); });
@@ -61,16 +110,30 @@ void GcsServer::HandleShutdownAck(NodeId from) {
   MaybeFinishShutdown(false);
 }
 
-void GcsServer::OnNodeDead(NodeId node) {
+void GcsServer::DeclareDead(NodeId node, const std::string& why) {
+  if (node == messenger_->self()) return;
+  NodeEntry* entry = nullptr;
   for (NodeEntry& n : nodes_)
-    if (n.id == node && n.alive) {
-      n.alive = false;
-      FERRY_LOG(WARNING) << node << " (" << n.hostname << ", pid " << n.pid << ") is dead";
-    }
+    if (n.id == node) entry = &n;
+  if (entry == nullptr || !entry->alive) return;
+  entry->alive = false;
+  // At shutdown, a worker that exits before its acknowledgement is read is no failure.
+  if (shutting_down_) {
+    FERRY_LOG(INFO) << node << " left during shutdown: " << why;
+  } else {
+    FERRY_LOG(WARNING) << node << " (" << entry->hostname << ", pid " << entry->pid
+                       << ") is dead: " << why;
+  }
+  const std::string bytes = wire::EncodeNodeDeaths({{node, why}});
+  for (const NodeEntry& n : nodes_) {
+    if (n.id == messenger_->self() || (!n.alive && n.id != node)) continue;
+    messenger_->Send(n.id, static_cast<uint16_t>(wire::MsgType::kNodeDead), bytes);
+  }
   awaiting_ack_.erase(node);
   cluster_.MarkDead(node);
   actors_.OnNodeDead(node);
   pgs_.OnNodeDead(node);
+  if (on_dead_) on_dead_(node, why);
   if (shutdown_done_) MaybeFinishShutdown(false);
 }
 

@@ -1,7 +1,11 @@
 // The head's control service (GcsServer) and the workers' watch on it (HeadMonitor).
 // In this release membership is fixed at bootstrap: the GCS keeps the node table, the cluster
-// view (ClusterTable), the actor table (ActorDirectory), sends heartbeats, and coordinates shutdown (every worker confirms
-// before the head goes).
+// view (ClusterTable), the actor table (ActorDirectory) and the placement groups, exchanges
+// heartbeats with every worker, and coordinates shutdown (every worker confirms before the
+// head goes).
+// Failure detection: a worker silent for the heartbeat timeout, or one a peer's transport
+// reported lost, is declared dead, once, and every live node is told (kNodeDead); the dead
+// node is told too, so that one merely cut off ends itself instead of living on unseen.
 // A worker that stops hearing the head ends itself non-zero: the driver is gone.
 // Both classes are confined to the event loop thread.
 #pragma once
@@ -22,6 +26,8 @@
 
 namespace ferry::gcs {
 
+using internal::Buffer;
+
 struct NodeEntry {
   NodeId id;
   std::string hostname;
@@ -32,15 +38,31 @@ struct NodeEntry {
 
 class GcsServer {
  public:
-  GcsServer(EventLoop* loop, transport::Messenger* messenger, std::vector<NodeEntry> nodes,
-            std::chrono::milliseconds heartbeat_period, std::chrono::milliseconds view_period);
+  struct Timing {
+    std::chrono::milliseconds heartbeat_period{500};
+    std::chrono::milliseconds heartbeat_timeout{5000};
+    std::chrono::milliseconds view_period{20};
+  };
+  // `on_dead` runs (on the loop) once per node declared dead, for this process's own parts.
+  using DeadCallback = std::function<void(NodeId, const std::string& why)>;
+  GcsServer(EventLoop* loop, const Clock* clock, transport::Messenger* messenger,
+            std::vector<NodeEntry> nodes, Timing timing, DeadCallback on_dead);
   void Start();
   // Tells every live worker to shut down; `done` runs once all confirmed or `timeout` passed,
   // with the nodes that did not confirm.
   void BeginShutdown(std::chrono::milliseconds timeout,
                      std::function<void(std::vector<NodeId>)> done);
   void HandleShutdownAck(NodeId from);
-  void OnNodeDead(NodeId node);
+  void HandleHeartbeat(NodeId from);
+  // A worker lost its connection to a peer (kNodeDead): the peer is declared dead.
+  void HandleNodeDeadReport(NodeId from, const Buffer& msg);
+  // Declares `node` dead (no-op if it is already, or is the head): every part of the GCS
+  // forgets it, every live node and the node itself are told, then `on_dead` runs.
+  void DeclareDead(NodeId node, const std::string& why);
+  bool IsAlive(NodeId node) const;
+  // What every heartbeat period runs after sending: declares dead the workers silent for
+  // longer than the timeout (public for tests with a fake clock).
+  void CheckSilence();
   ActorDirectory& actors() { return actors_; }
   ClusterTable& cluster() { return cluster_; }
   PgDirectory& placement_groups() { return pgs_; }
@@ -51,9 +73,14 @@ class GcsServer {
   void MaybeFinishShutdown(bool timed_out);
 
   EventLoop* loop_;
+  const Clock* clock_;
   transport::Messenger* messenger_;
   std::vector<NodeEntry> nodes_;
-  std::chrono::milliseconds period_;
+  Timing timing_;
+  DeadCallback on_dead_;
+  std::vector<Clock::TimePoint> last_heard_;  // parallel to nodes_
+  Clock::TimePoint last_check_;
+  bool shutting_down_ = false;
   uint64_t seq_ = 0;
   uint64_t beat_timer_ = 0;
   uint64_t shutdown_timer_ = 0;

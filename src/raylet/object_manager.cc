@@ -4,23 +4,87 @@
 
 namespace ferry::raylet {
 
-ObjectManager::ObjectManager(NodeId self, transport::Messenger* messenger,
-                             transport::Transport* transport, store::ObjectStore* store)
-    : self_(self), messenger_(messenger), transport_(transport), store_(store) {}
+ObjectManager::ObjectManager(NodeId self, EventLoop* loop, transport::Messenger* messenger,
+                             transport::Transport* transport, store::ObjectStore* store,
+                             std::chrono::milliseconds stale_window)
+    : self_(self),
+      loop_(loop),
+      stale_window_(stale_window),
+      messenger_(messenger),
+      transport_(transport),
+      store_(store) {}
+
+ObjectManager::~ObjectManager() {
+  // Destroyed after the loop stopped: no timer runs concurrently.
+  if (requery_timer_ != 0) loop_->CancelTimer(requery_timer_);
+}
+
+Resolved ObjectManager::OwnerDied(const ObjectId& id) const {
+  return Resolved::Error(wire::ErrorKind::kOwnerDied,
+                         "the owner of " + id.ToString() + " (" + id.owner().ToString() +
+                             ") died, so its value can no longer be known");
+}
 
 void ObjectManager::Resolve(const ObjectId& id, ResolveCallback cb) {
   if (auto local = store_->Get(id)) {
     cb(Resolved::Value(*local));
     return;
   }
+  if (dead_.count(id.owner()) != 0) {
+    cb(OwnerDied(id));
+    return;
+  }
   auto [it, first] = waiting_.try_emplace(id);
   it->second.push_back(std::move(cb));
-  if (!first) return;
+  if (first) SendQuery(id);
+}
+
+void ObjectManager::SendQuery(const ObjectId& id) {
   uint64_t req = next_request_++;
   requests_[req] = id;
   waiting_on_[id] = id.owner();
   messenger_->Send(id.owner(), static_cast<uint16_t>(wire::MsgType::kGetObject),
                    wire::EncodeGetObject({req, id}));
+}
+
+void ObjectManager::Requery(const ObjectId& id, const std::string& why, bool now) {
+  const auto t = std::chrono::steady_clock::now();
+  Stale& st = stale_[id];
+  if (st.tries++ == 0) st.since = t;
+  st.why = why;
+  if (t - st.since > stale_window_) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - st.since).count();
+    Complete(id, Resolved::Error(wire::ErrorKind::kObjectLost,
+                                 "object " + id.ToString() + " could not be read: " + why +
+                                     " (asked its owner again for " + std::to_string(ms) +
+                                     " ms)"));
+    return;
+  }
+  waiting_on_[id] = id.owner();
+  if (now) {
+    SendQuery(id);
+    return;
+  }
+  const int shift = std::min(st.tries, 6);
+  requery_due_.emplace_back(t + std::chrono::milliseconds(std::min(1000, 10 << shift)), id);
+  if (requery_timer_ == 0)
+    requery_timer_ = loop_->AddTimer(std::chrono::milliseconds(10), [this] { RunRequeries(); });
+}
+
+void ObjectManager::RunRequeries() {
+  const auto t = std::chrono::steady_clock::now();
+  std::vector<ObjectId> due;
+  std::erase_if(requery_due_, [&](const auto& e) {
+    if (e.first > t) return false;
+    due.push_back(e.second);
+    return true;
+  });
+  if (requery_due_.empty()) {
+    loop_->CancelTimer(requery_timer_);
+    requery_timer_ = 0;
+  }
+  for (const ObjectId& id : due)
+    if (waiting_.count(id) != 0 && dead_.count(id.owner()) == 0) SendQuery(id);
 }
 
 void ObjectManager::Locate(const ObjectId& id, LocateCallback cb) {
@@ -29,6 +93,13 @@ void ObjectManager::Locate(const ObjectId& id, LocateCallback cb) {
     here.kind = wire::ObjectValue::Kind::kLocation;
     here.location.node = self_;
     cb(here);
+    return;
+  }
+  if (dead_.count(id.owner()) != 0) {
+    wire::ObjectValue dead;
+    dead.kind = wire::ObjectValue::Kind::kError;
+    dead.error = OwnerDied(id).error;
+    cb(dead);
     return;
   }
   uint64_t req = next_request_++;
@@ -54,13 +125,23 @@ void ObjectManager::HandleObjectInfo(NodeId from, const Buffer& msg) {
   if (rit == requests_.end()) return;  // answered already (owner died and came back?)
   ObjectId id = rit->second;
   requests_.erase(rit);
-  if (reply.value.kind == wire::ObjectValue::Kind::kLocation &&
-      reply.value.location.node != self_) {
-    waiting_on_[id] = reply.value.location.node;
-    Fetch(id, reply.value.location);
+  if (waiting_.count(id) == 0) return;  // failed meanwhile
+  Deliver(id, reply.value);
+}
+
+void ObjectManager::Deliver(const ObjectId& id, const wire::ObjectValue& value) {
+  if (value.kind == wire::ObjectValue::Kind::kLocation && value.location.node != self_) {
+    if (dead_.count(value.location.node) != 0) {
+      // The owner has not learned of the death yet: its next answer will be the rebuild.
+      Requery(id, "its owner names " + value.location.node.ToString() + ", which died, as holder",
+              false);
+      return;
+    }
+    waiting_on_[id] = value.location.node;
+    Fetch(id, value.location);
     return;
   }
-  Materialize(id, reply.value, [this, id](const Resolved& r) { Complete(id, r); });
+  Materialize(id, value, [this, id](const Resolved& r) { Complete(id, r); });
 }
 
 void ObjectManager::Materialize(const ObjectId& id, const wire::ObjectValue& value,
@@ -85,10 +166,7 @@ void ObjectManager::Materialize(const ObjectId& id, const wire::ObjectValue& val
       {
         auto [it, first] = waiting_.try_emplace(id);
         it->second.push_back(std::move(cb));
-        if (first) {
-          waiting_on_[id] = value.location.node;
-          Fetch(id, value.location);
-        }
+        if (first) Deliver(id, value);
       }
       return;
   }
@@ -199,6 +277,13 @@ void ObjectManager::FinishTransfer(const std::shared_ptr<Transfer>& t) {
   messenger_->Send(t->holder, static_cast<uint16_t>(wire::MsgType::kUnpinObject),
                    wire::EncodeGetObject({t->request, t->id}));
   if (!t->failed.ok()) {
+    // The holder may be dying: the owner knows where the object is next (or rebuilds it).
+    if (dead_.count(t->id.owner()) == 0) {
+      Requery(t->id,
+              "transfer from " + t->holder.ToString() + " failed: " + t->failed.ToString(),
+              false);
+      return;
+    }
     Complete(t->id, Resolved::Error(wire::ErrorKind::kObjectLost,
                                     "transfer of " + t->id.ToString() + " from " +
                                         t->holder.ToString() + " failed: " + t->failed.ToString()));
@@ -215,18 +300,23 @@ void ObjectManager::Complete(const ObjectId& id, const Resolved& r) {
   std::vector<ResolveCallback> cbs = std::move(it->second);
   waiting_.erase(it);
   waiting_on_.erase(id);
+  stale_.erase(id);
   for (auto& cb : cbs) cb(r);
 }
 
 void ObjectManager::OnNodeDead(NodeId node) {
+  if (!dead_.insert(node).second) return;
+  // Transfers from it are over (their gets fail, or never answer).
+  std::erase_if(transfers_, [&](const auto& kv) { return kv.second->holder == node; });
   std::vector<ObjectId> failed;
   for (const auto& [id, who] : waiting_on_)
-    if (who == node) failed.push_back(id);
+    if (who == node || id.owner() == node) failed.push_back(id);
   for (const ObjectId& id : failed) {
-    bool owner = id.owner() == node;
-    Complete(id, Resolved::Error(owner ? wire::ErrorKind::kOwnerDied : wire::ErrorKind::kObjectLost,
-                                 (owner ? "the owner of " : "the node holding ") + id.ToString() +
-                                     " (" + node.ToString() + ") died"));
+    if (id.owner() == node) {
+      Complete(id, OwnerDied(id));
+    } else {
+      Requery(id, "its holder " + node.ToString() + " died", /*now=*/true);
+    }
   }
   std::erase_if(requests_, [&](const auto& kv) { return kv.second.owner() == node; });
   std::vector<LocateCallback> orphans;
@@ -247,9 +337,8 @@ void ObjectManager::OnNodeDead(NodeId node) {
                                                    " (" + node.ToString() + ") died"};
     orphans[i](dead);
   }
-  // Its pins go; transfers from it are over (their gets fail or were failed above).
+  // Its pins go.
   std::erase_if(pins_, [&](const auto& kv) { return kv.first.first == node; });
-  std::erase_if(transfers_, [&](const auto& kv) { return kv.second->holder == node; });
 }
 
 }  // namespace ferry::raylet

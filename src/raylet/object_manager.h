@@ -5,17 +5,24 @@
 // of at most kChunkBytes, kMaxChunksInFlight at a time, straight into a block of this rank's
 // arena that becomes a cached secondary copy, and unpins it. Concurrent requests for one
 // object share one owner query and one transfer. It also serves the holder's side of pins.
+// When the holder dies, it asks the owner again (the owner rebuilds the object from its
+// lineage, or says it cannot); an answer that still names a dead holder (the owner has not
+// learned of the death yet) is asked again after a short delay, for at most `stale_window`.
+// An object whose owner died fails with OwnerDiedError.
 // Confined to the event loop thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ferry/ids.h"
+#include "src/common/event_loop.h"
 #include "src/transport/messenger.h"
 #include "src/transport/transport.h"
 #include "src/wire/messages.h"
@@ -39,8 +46,10 @@ using ResolveCallback = std::function<void(const Resolved&)>;
 
 class ObjectManager {
  public:
-  ObjectManager(NodeId self, transport::Messenger* messenger, transport::Transport* transport,
-                store::ObjectStore* store);
+  ObjectManager(NodeId self, EventLoop* loop, transport::Messenger* messenger,
+                transport::Transport* transport, store::ObjectStore* store,
+                std::chrono::milliseconds stale_window = std::chrono::milliseconds(10000));
+  ~ObjectManager();
 
   // Asks the owner of `id` (possibly this process) and delivers the bytes here.
   void Resolve(const ObjectId& id, ResolveCallback cb);
@@ -77,11 +86,21 @@ class ObjectManager {
     Status failed;
   };
   void Fetch(const ObjectId& id, const wire::Location& loc);
+  // Asks `id`'s owner again; `now`: at once, else after a delay that grows with each try.
+  // Fails the object once it has waited stale_window for an answer naming a live holder.
+  void Requery(const ObjectId& id, const std::string& why, bool now);
+  void SendQuery(const ObjectId& id);
+  void RunRequeries();
+  // The owner's answer `value` for an object some callers wait for (waiting_).
+  void Deliver(const ObjectId& id, const wire::ObjectValue& value);
+  Resolved OwnerDied(const ObjectId& id) const;
   void NextChunks(const std::shared_ptr<Transfer>& t);
   void FinishTransfer(const std::shared_ptr<Transfer>& t);
   void Complete(const ObjectId& id, const Resolved& r);
 
   const NodeId self_;
+  EventLoop* const loop_;
+  const std::chrono::milliseconds stale_window_;
   transport::Messenger* messenger_;
   transport::Transport* transport_;
   store::ObjectStore* store_;
@@ -93,6 +112,15 @@ class ObjectManager {
   std::unordered_map<ObjectId, NodeId> waiting_on_;                     // whom each waits on
   std::unordered_map<uint64_t, std::shared_ptr<Transfer>> transfers_;    // by pin request id
   std::map<std::pair<NodeId, uint64_t>, Buffer> pins_;                   // (reader, request)
+  std::unordered_set<NodeId> dead_;
+  struct Stale {
+    std::chrono::steady_clock::time_point since;  // first answer naming a dead holder
+    int tries = 0;
+    std::string why;
+  };
+  std::unordered_map<ObjectId, Stale> stale_;  // objects being asked for again
+  std::vector<std::pair<std::chrono::steady_clock::time_point, ObjectId>> requery_due_;
+  uint64_t requery_timer_ = 0;
 };
 
 }  // namespace ferry::raylet

@@ -530,7 +530,27 @@ void Raylet::HandleReleaseResultRefs(NodeId from, const Buffer& msg) {
 }
 
 void Raylet::OnNodeDead(NodeId node) {
+  if (!dead_.insert(node).second) return;
   std::erase_if(result_refs_, [&](const auto& kv) { return kv.first.owner() == node; });
+  if (auto it = view_index_.find(node); it != view_index_.end())
+    view_.nodes[it->second].alive = false;
+  // Work of a dead owner is dropped: nobody can take its results. What runs finishes (a body
+  // cannot be interrupted) and its completion goes nowhere.
+  std::erase_if(awaiting_args_, [&](const auto& t) { return t->owner == node; });
+  size_t dropped = 0;
+  for (ShapeQueue& q : shapes_) {
+    dropped += std::erase_if(q.tasks, [&](const std::shared_ptr<Task>& t) {
+      if (t->owner != node || t->actor) return false;
+      ReleaseArgSlot(t);
+      return true;
+    });
+  }
+  ready_count_ -= dropped;
+  if (dropped > 0) {
+    FERRY_LOG(INFO) << "dropped " << dropped << " queued task(s) of " << node
+                    << ", which died";
+    AdmitArgs();
+  }
 }
 
 void Raylet::NotifyBlocked(double cpus) {

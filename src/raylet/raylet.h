@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ferry/ids.h"
@@ -233,6 +234,7 @@ class Raylet {
   std::function<void(std::function<void()>)> defer_until_settled_;
   std::atomic<bool> stop_called_{false};
   std::unordered_map<ActorId, std::shared_ptr<LocalActor>> actors_;
+  std::unordered_set<NodeId> dead_;
   std::unordered_map<ObjectId, std::vector<std::shared_ptr<internal::RefHandle>>> result_refs_;
   std::vector<std::shared_ptr<LocalActor>> stopped_actors_;  // destroyed after the pool stops
 

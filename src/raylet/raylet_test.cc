@@ -52,7 +52,8 @@ class RayletTest : public ::testing::Test {
                                             raylet_node_.transport.get());
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
-    objects_ = std::make_unique<ObjectManager>(NodeId(0), raylet_node_.messenger.get(),
+    objects_ = std::make_unique<ObjectManager>(NodeId(0), raylet_node_.loop.get(),
+                                               raylet_node_.messenger.get(),
                                                raylet_node_.transport.get(), store_.get());
     RayletOptions opts;
     opts.self = NodeId(0);

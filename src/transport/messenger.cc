@@ -19,8 +19,8 @@ void Messenger::Send(NodeId to, uint16_t type, std::string bytes) {
   }
   Status st = transport_->Send(to.value(), type, Buffer::FromString(std::move(bytes)));
   if (!st.ok())
-    FERRY_LOG(WARNING) << "send of message type " << type << " to " << to
-                       << " failed: " << st.ToString();
+    FERRY_LOG_RATE_LIMITED(WARNING) << "send of message type " << type << " to " << to
+                                    << " failed: " << st.ToString();
 }
 
 void Messenger::Dispatch(NodeId from, uint16_t type, Buffer msg) {

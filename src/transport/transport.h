@@ -64,6 +64,10 @@ class Transport {
                      size_t len, std::function<void(Status)> done) = 0;
   // Hooks for the event loop (progress, arm, fd).
   virtual EventLoop::Poller MakePoller() = 0;
+  // The runtime declared `peer` dead: stop talking to it. Its endpoint is closed by force (what
+  // is outstanding to it completes with an error), later sends to it fail at once, and Close
+  // does not wait to flush it. Loop thread; idempotent.
+  virtual void Disconnect(PeerIndex /*peer*/, const Status& /*why*/) {}
   // Flushes and closes every endpoint. Idempotent.
   virtual void Close() = 0;
 };

@@ -184,6 +184,7 @@ std::string EncodeTaskSpecs(const std::vector<TaskSpec>& specs) {
       w.Put<double>(amount);
     }
     w.Put<int32_t>(s.max_retries);
+    w.Put<uint8_t>(s.retry_exceptions ? 1 : 0);
     w.Put<uint8_t>(static_cast<uint8_t>(s.kind));
     if (s.kind != TaskKind::kNormal) PutActorId(w, s.actor);
     if (s.kind == TaskKind::kActorCreation) {
@@ -252,6 +253,8 @@ Status DecodeTaskSpecs(const Buffer& msg, std::vector<TaskSpec>* out) {
         return DataLossError("malformed message: bad resource '" + name + "'");
     }
     FERRY_RETURN_IF_ERROR(r.Get(&s.max_retries, "max retries"));
+    if (s.max_retries < -2) return DataLossError("malformed message: bad max retries");
+    FERRY_RETURN_IF_ERROR(GetBool(r, &s.retry_exceptions, "retry exceptions flag"));
     uint8_t kind = 0;
     FERRY_RETURN_IF_ERROR(r.Get(&kind, "task kind"));
     if (kind > static_cast<uint8_t>(TaskKind::kActorCall))
@@ -484,6 +487,34 @@ Status DecodeForwards(const Buffer& msg, std::vector<std::pair<TaskId, NodeId>>*
     uint32_t v = 0;
     FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
     node = NodeId(v);
+  }
+  return CheckDone(r);
+}
+
+std::string EncodeNodeDeaths(const std::vector<std::pair<NodeId, std::string>>& deaths) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(static_cast<uint32_t>(deaths.size()));
+  for (const auto& [node, why] : deaths) {
+    w.Put<uint32_t>(node.value());
+    w.PutString(why);
+  }
+  return w.Finish();
+}
+
+Status DecodeNodeDeaths(const Buffer& msg, std::vector<std::pair<NodeId, std::string>>* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 4 + 4, "death count"));
+  out->clear();
+  out->resize(n);
+  for (auto& [node, why] : *out) {
+    uint32_t v = 0;
+    FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
+    if (v == NodeId().value()) return DataLossError("malformed message: nil node declared dead");
+    node = NodeId(v);
+    FERRY_RETURN_IF_ERROR(r.GetString(&why, "reason"));
   }
   return CheckDone(r);
 }

@@ -64,6 +64,9 @@ enum class MsgType : uint16_t {
   kPgRelease = 34,   // GCS -> raylet: give the bundles back (cancelled or removed)
   kPgRemove = 35,    // owner -> GCS
   kPgQuery = 36,     // owner -> GCS: by id, by name, or all
+  // Failure detection (NodeDeaths). A worker that lost its connection to a peer tells the
+  // head; the head, which also declares silent nodes dead, tells every live node.
+  kNodeDead = 37,  // worker -> GCS: suspected; GCS -> every node: declared dead
 };
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.
@@ -134,7 +137,8 @@ struct TaskSpec {
   std::string name;      // display name (defaults to the function's)
   std::vector<TaskArg> args;
   std::vector<std::pair<std::string, double>> resources;
-  int32_t max_retries = 3;
+  int32_t max_retries = 3;      // -1: unlimited; -2 (actor calls): the actor's own
+  bool retry_exceptions = false;  // a body that threw is retried too
   TaskKind kind = TaskKind::kNormal;
   ActorId actor;               // kActorCreation, kActorCall
   ActorOptions actor_options;  // kActorCreation
@@ -237,6 +241,10 @@ struct PgEvent {
 };
 std::string EncodePgEvents(const std::vector<PgEvent>& events);
 Status DecodePgEvents(const Buffer& msg, std::vector<PgEvent>* out);
+
+// kNodeDead: (node, why).
+std::string EncodeNodeDeaths(const std::vector<std::pair<NodeId, std::string>>& deaths);
+Status DecodeNodeDeaths(const Buffer& msg, std::vector<std::pair<NodeId, std::string>>* out);
 
 // Heartbeat, Shutdown and ShutdownAck carry one sequence number.
 std::string EncodeSeq(uint64_t seq);

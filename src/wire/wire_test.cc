@@ -24,6 +24,7 @@ TaskSpec SampleSpec() {
   s.args = {v, r};
   s.resources = {{"CPU", 0.5}};
   s.max_retries = 4;
+  s.retry_exceptions = true;
   return s;
 }
 
@@ -41,6 +42,20 @@ TEST(Wire, TaskSpecsRoundTrip) {
   EXPECT_EQ(out[1].args[1].ref, (ObjectId{TaskId{NodeId(1), 5}, 0}));
   EXPECT_EQ(out[1].resources, (std::vector<std::pair<std::string, double>>{{"CPU", 0.5}}));
   EXPECT_EQ(out[1].max_retries, 4);
+  EXPECT_TRUE(out[1].retry_exceptions);
+}
+
+TEST(Wire, NodeDeathsRoundTripAndRejectTheNilNode) {
+  std::string enc = EncodeNodeDeaths({{NodeId(3), "no heartbeat for 5001 ms"}, {NodeId(7), ""}});
+  std::vector<std::pair<NodeId, std::string>> out;
+  ASSERT_TRUE(DecodeNodeDeaths(B(enc), &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].first, NodeId(3));
+  EXPECT_EQ(out[0].second, "no heartbeat for 5001 ms");
+  EXPECT_EQ(out[1].first, NodeId(7));
+  for (size_t n = 0; n < enc.size(); ++n)
+    EXPECT_FALSE(DecodeNodeDeaths(B(enc.substr(0, n)), &out).ok()) << n << " bytes accepted";
+  EXPECT_FALSE(DecodeNodeDeaths(B(EncodeNodeDeaths({{NodeId(), "nil"}})), &out).ok());
 }
 
 TaskSpec SampleCreation() {
@@ -273,6 +288,8 @@ TEST(Wire, RandomGarbageNeverCrashesAnyDecoder) {
     (void)DecodeActorEvent(b, &ev);
     (void)DecodeNodeStates(b, &states);
     (void)DecodeForwards(b, &forwards);
+    std::vector<std::pair<NodeId, std::string>> deaths;
+    (void)DecodeNodeDeaths(b, &deaths);
     (void)DecodePgEvents(b, &pgs);
     (void)DecodeTaskSpecs(b, &specs);
     (void)DecodeTaskResults(b, &results);

@@ -44,8 +44,19 @@ FERRY_CONFIG(int, executor_spin_us, -1,
              "spin_us's automatic choice")
 FERRY_CONFIG(int, get_spin_us, 0,
              "a caller of Get/Wait polls this long for the result before sleeping")
-FERRY_CONFIG(int, heartbeat_period_ms, 500, "period of head-to-worker heartbeats")
-FERRY_CONFIG(int, heartbeat_timeout_ms, 5000, "a peer silent for this long is declared dead")
+FERRY_CONFIG(int, heartbeat_period_ms, 500,
+             "period of the heartbeats between the head and every worker (both ways)")
+FERRY_CONFIG(int, heartbeat_timeout_ms, 5000,
+             "a worker the head has not heard for this long is declared dead (and every rank "
+             "told); a worker that has not heard the head for this long exits non-zero")
+FERRY_CONFIG(int64_t, max_lineage_bytes, 1073741824,
+             "most bytes of task specs an owner keeps to rebuild lost objects; beyond, the "
+             "oldest lineage is dropped and objects that needed it can no longer be rebuilt")
+FERRY_CONFIG(double, memory_usage_threshold, 0.95,
+             "fraction of the node's memory in use (cgroup limit or host) above which its raylet "
+             "starts no new tasks until use falls; 1 or more: never")
+FERRY_CONFIG(int, memory_monitor_ms, 250,
+             "how often a raylet reads the node's memory use (0: never)")
 FERRY_CONFIG(int, shutdown_timeout_ms, 10000, "how long Shutdown waits for workers to confirm")
 FERRY_CONFIG(int, max_batch, 512, "most task specs or completions sent in one message")
 // NOLINTEND

@@ -47,6 +47,7 @@ struct CallOptions {
   std::string name;
   std::unordered_map<std::string, double> resources;
   int max_retries = 3;
+  bool retry_exceptions = false;
   SchedulingOptions scheduling;
 };
 
@@ -90,6 +91,9 @@ std::shared_ptr<RefHandle> AdoptRef(const ObjectId& id);
 struct LocalStats {
   size_t owned_objects = 0;  // objects this process owns (pending or ready)
   size_t pending_tasks = 0;  // tasks it submitted that have not completed
+  uint64_t tasks_retried = 0;    // attempts it re-ran (node lost, or a retried exception)
+  uint64_t objects_rebuilt = 0;  // re-runs it started to rebuild objects lost with a node
+  int64_t lineage_bytes = 0;     // task specs it keeps to rebuild objects (max_lineage_bytes)
   size_t store_objects = 0;  // objects in this rank's store (primary and cached copies)
   size_t store_bytes = 0;
   size_t store_primary_objects = 0;

@@ -791,6 +791,16 @@ bool UcxTransport::ProgressUntil(const std::function<bool()>& done, Clock::time_
 // ---------------------------------------------------------------------------------------------
 // Close
 
+void UcxTransport::Disconnect(PeerIndex peer, const Status& why) {
+  auto it = peers_.find(peer);
+  if (closed_ || it == peers_.end() || it->second->failed) return;
+  Peer& p = *it->second;
+  p.failed = true;
+  p.failure = why;
+  p.rkeys.clear();
+  if (void* r = p.ep.ForceClose()) ucp_request_free(r);
+}
+
 void UcxTransport::Close() {
   if (closed_) return;
   closed_ = true;

@@ -94,6 +94,7 @@ class UcxTransport final : public Transport {
   // force-closes them and drops cached rkeys. Runs the `done` of every accepted Get that has
   // not been answered yet (Cancelled if the read did not finish) before returning. After Close
   // no message is delivered. Idempotent.
+  void Disconnect(PeerIndex peer, const Status& why) override;
   void Close() override;
 
  private:
