@@ -511,6 +511,9 @@ LocalStats GetLocalStats() {
     s.tasks_retried = c.tasks_retried;
     s.objects_rebuilt = c.objects_rebuilt;
     s.lineage_bytes = c.lineage_bytes;
+    s.memory_used = rt->raylet()->memory().used;
+    s.memory_total = rt->raylet()->memory().total;
+    s.memory_pressure = rt->raylet()->memory_pressure();
     store::StoreStats st = rt->store()->stats();
     s.store_objects = st.objects;
     s.store_bytes = st.bytes;

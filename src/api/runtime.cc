@@ -152,6 +152,8 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   ropts.inline_threshold = config.inline_threshold_bytes;
   ropts.max_batch = config.max_batch;
   ropts.executor_spin_us = executor_spin_us;
+  ropts.memory_threshold = config.memory_usage_threshold;
+  ropts.memory_monitor_ms = config.memory_monitor_ms;
   raylet_ = std::make_unique<raylet::Raylet>(ropts, loop_.get(), messenger_.get(), objects_.get(),
                                              store_.get());
   core_ = std::make_unique<core::CoreWorker>(

@@ -1,5 +1,7 @@
 #include "src/raylet/raylet.h"
 
+#include <cstdio>
+
 #include <cxxabi.h>
 
 #include <algorithm>
@@ -99,6 +101,8 @@ void Raylet::Stop() {
       stopped_ = true;
       if (report_timer_ != 0) loop_->CancelTimer(report_timer_);
       report_timer_ = 0;
+      if (memory_timer_ != 0) loop_->CancelTimer(memory_timer_);
+      memory_timer_ = 0;
       shapes_.clear();
       ready_count_ = 0;
       awaiting_args_.clear();
@@ -337,6 +341,7 @@ void Raylet::ArgResolved(const std::shared_ptr<Task>& task, size_t index, const 
 }
 
 void Raylet::Dispatch() {
+  if (memory_pressure_) return;  // nothing new starts until memory use falls
   std::vector<std::function<void()>> batch;
   bool admit = false;
   for (ShapeQueue& q : shapes_) {
@@ -812,13 +817,44 @@ void Raylet::Start() {
   Report();
   if (report_timer_ == 0 && options_.report_ms > 0)
     report_timer_ = loop_->AddTimer(std::chrono::milliseconds(options_.report_ms), [this] { Report(); });
+  if (memory_timer_ == 0 && options_.memory_monitor_ms > 0 && options_.memory_threshold < 1) {
+    CheckMemory();
+    memory_timer_ = loop_->AddTimer(std::chrono::milliseconds(options_.memory_monitor_ms),
+                                    [this] { CheckMemory(); });
+  }
+}
+
+void Raylet::CheckMemory() {
+  if (stopped_) return;
+  memory_ = options_.read_memory ? options_.read_memory() : ReadMemoryUsage();
+  if (memory_.total == 0) return;  // nothing readable here: no monitor
+  const bool over = memory_.fraction() > options_.memory_threshold;
+  if (over == memory_pressure_) return;
+  memory_pressure_ = over;
+  char figures[128];
+  std::snprintf(figures, sizeof(figures), "%.1f%% (%.2f of %.2f GiB, %s)",
+                100 * memory_.fraction(), static_cast<double>(memory_.used) / (1ull << 30),
+                static_cast<double>(memory_.total) / (1ull << 30), memory_.source.c_str());
+  if (over) {
+    FERRY_LOG(WARNING) << "memory use " << figures << " is above memory_usage_threshold "
+                       << options_.memory_threshold
+                       << ": no new task starts here until it falls (queued tasks wait, or go "
+                          "to nodes with room)";
+    Spillback();
+  } else {
+    FERRY_LOG(WARNING) << "memory use " << figures << " is below memory_usage_threshold "
+                       << options_.memory_threshold << " again: starting tasks";
+    Dispatch();
+    AdmitArgs();
+  }
+  Report();
 }
 
 wire::NodeState Raylet::CurrentState() const {
   wire::NodeState s;
   s.node = options_.self;
   s.total = total_;
-  s.available = available_;
+  if (!memory_pressure_) s.available = available_;  // under pressure nothing is free here
   s.queued = static_cast<int64_t>(ready_count_ + awaiting_args_.size() + locating_);
   return s;
 }
@@ -904,7 +940,7 @@ void Raylet::Spillback() {
   constexpr int kMaxSkipped = 64;
   for (ShapeQueue& q : shapes_) {
     const bool stranded = !total_.Contains(q.demand);
-    if (!stranded && available_.Contains(q.demand)) continue;
+    if (!stranded && !memory_pressure_ && available_.Contains(q.demand)) continue;
     std::deque<std::shared_ptr<Task>> kept;
     int skipped = 0;
     while (!q.tasks.empty() && skipped < kMaxSkipped) {
@@ -928,7 +964,8 @@ void Raylet::Spillback() {
   while (!awaiting_args_.empty() && skipped < kMaxSkipped) {
     std::shared_ptr<Task> task = std::move(awaiting_args_.back());
     awaiting_args_.pop_back();
-    if (!available_.Contains(task->demand) && Forward(task) == ForwardOutcome::kForwarded)
+    if ((memory_pressure_ || !available_.Contains(task->demand)) &&
+        Forward(task) == ForwardOutcome::kForwarded)
       continue;
     kept.push_front(std::move(task));
     ++skipped;

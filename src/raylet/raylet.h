@@ -8,6 +8,9 @@
 // factory (the actor then holds its resources until it dies), callers send method calls
 // straight here, and each caller's calls start in the order they were submitted, at most
 // max_concurrency at a time. Placement-group bundles are reserved here in two phases.
+// A memory monitor reads the node's memory use periodically: above the threshold the raylet
+// starts no new task or actor (they wait, or are forwarded to nodes with room) and reports
+// nothing free, until use falls below it again.
 // Confined to the event loop thread, except NotifyBlocked/NotifyUnblocked (thread-safe).
 #pragma once
 
@@ -27,6 +30,7 @@
 #include "src/common/resources.h"
 #include "src/scheduler/policy.h"
 #include "src/raylet/executor_pool.h"
+#include "src/raylet/memory_monitor.h"
 #include "src/raylet/object_manager.h"
 #include "src/transport/messenger.h"
 #include "src/wire/messages.h"
@@ -43,6 +47,10 @@ struct RayletOptions {
   int64_t inline_threshold = 64 * 1024;
   int max_batch = 512;
   int executor_spin_us = 20;
+  // Memory monitor: above this fraction in use, no new task starts (>= 1: never).
+  double memory_threshold = 0.95;
+  int memory_monitor_ms = 250;  // 0: no monitor
+  std::function<MemoryUsage()> read_memory;  // default: ReadMemoryUsage()
 };
 
 class Raylet {
@@ -74,6 +82,11 @@ class Raylet {
   void HandleActorCreate(NodeId from, const Buffer& msg);
   void HandleActorDestroy(NodeId from, const Buffer& msg);
   size_t live_actors() const { return actors_.size(); }
+  // The memory monitor's last reading, and whether it holds new tasks back.
+  const MemoryUsage& memory() const { return memory_; }
+  bool memory_pressure() const { return memory_pressure_; }
+  // Reads memory use now (the timer's work; public for tests).
+  void CheckMemory();
   // Starts the periodic resource reports to the GCS. REQUIRES: on the loop.
   void Start();
   // The cluster view as the GCS broadcast it (kClusterView), for spillback.
@@ -209,6 +222,10 @@ class Raylet {
   std::unordered_map<NodeId, std::vector<wire::TaskSpec>> forward_out_;
   std::unordered_map<NodeId, std::vector<std::pair<TaskId, NodeId>>> forward_notes_;
   bool forward_posted_ = false;
+  // Memory monitor.
+  uint64_t memory_timer_ = 0;
+  MemoryUsage memory_;
+  bool memory_pressure_ = false;
   // Reports.
   uint64_t report_timer_ = 0;
   wire::NodeState last_report_;

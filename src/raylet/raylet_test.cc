@@ -61,6 +61,11 @@ class RayletTest : public ::testing::Test {
     opts.inline_threshold = 1024;
     opts.max_batch = 64;
     opts.executor_spin_us = 0;
+    // The memory monitor reads what the test says, when the test says (CheckMemory).
+    opts.memory_monitor_ms = 0;
+    opts.read_memory = [this] {
+      return MemoryUsage{fake_used_.load(), 100, "test"};
+    };
     raylet_ = std::make_unique<Raylet>(opts, raylet_node_.loop.get(),
                                        raylet_node_.messenger.get(), objects_.get(), store_.get());
     auto& m = *raylet_node_.messenger;
@@ -221,6 +226,7 @@ class RayletTest : public ::testing::Test {
   std::unique_ptr<Raylet> raylet_;
   std::mutex mu_;
   std::vector<wire::TaskResult> results_;
+  std::atomic<uint64_t> fake_used_{10};  // of 100: the memory monitor's reading
 };
 
 TEST_F(RayletTest, RunsTasksAndReturnsSmallResultsInline) {
@@ -382,6 +388,36 @@ TEST_F(RayletTest, ReportsFreeResourcesAndQueueToTheHead) {
     std::this_thread::sleep_for(1ms);
   }
   EXPECT_TRUE(idle);
+}
+
+TEST_F(RayletTest, MemoryPressureHoldsNewTasksUntilUseFalls) {
+  fake_used_ = 97;  // above the default threshold, 0.95
+  OnRaylet([&] {
+    raylet_->CheckMemory();
+    EXPECT_TRUE(raylet_->memory_pressure());
+  });
+  SendToRaylet(MsgType::kSubmitTasks,
+               wire::EncodeTaskSpecs({Spec(400, "Triple", internal::Serialize(1)),
+                                      Spec(401, "Triple", internal::Serialize(2))}));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(ResultCount(), 0u);  // held: no other node to send them to
+  fake_used_ = 60;
+  OnRaylet([&] {
+    raylet_->CheckMemory();
+    EXPECT_FALSE(raylet_->memory_pressure());
+  });
+  ASSERT_TRUE(WaitForResults(2));
+}
+
+TEST_F(RayletTest, MemoryPressureSendsQueuedTasksToNodesWithRoom) {
+  GiveView(/*peer_cpus=*/4);
+  fake_used_ = 99;
+  OnRaylet([&] { raylet_->CheckMemory(); });
+  std::vector<wire::TaskSpec> specs;
+  for (uint64_t i = 0; i < 3; ++i) specs.push_back(Spec(410 + i, "Nap", internal::Serialize(10)));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(specs));
+  ASSERT_TRUE(WaitForCount(spilled_, 3));
+  EXPECT_EQ(ResultCount(), 0u);
 }
 
 TEST_F(RayletTest, PlacementGroupBundlesReserveCommitAndRelease) {

@@ -94,6 +94,9 @@ struct LocalStats {
   uint64_t tasks_retried = 0;    // attempts it re-ran (node lost, or a retried exception)
   uint64_t objects_rebuilt = 0;  // re-runs it started to rebuild objects lost with a node
   int64_t lineage_bytes = 0;     // task specs it keeps to rebuild objects (max_lineage_bytes)
+  uint64_t memory_used = 0;      // the memory monitor's last reading of this node (bytes)
+  uint64_t memory_total = 0;     // 0: no reading (no monitor)
+  bool memory_pressure = false;  // above memory_usage_threshold: no new task starts here
   size_t store_objects = 0;  // objects in this rank's store (primary and cached copies)
   size_t store_bytes = 0;
   size_t store_primary_objects = 0;
