@@ -85,6 +85,9 @@ if(NOT EXISTS "${prefix}/include/ferry/ferry.h" OR NOT config_file)
   string(REPLACE ";" "\n" installed "${installed}")
   fail("the install lacks include/ferry/ferry.h or ferryConfig.cmake" "${installed}")
 endif()
+if(NOT IS_EXECUTABLE "${prefix}/bin/ferry-mpirun")
+  fail("the install lacks an executable bin/ferry-mpirun" "")
+endif()
 
 # 2. Configure and build the consumer out of tree, with the same compiler and flags (a
 #    sanitizer build's library needs its runtime in the executable too).
