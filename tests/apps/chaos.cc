@@ -15,6 +15,8 @@
 //                        c is rebuilt by re-running b and a first (lineage, recursively).
 //                        With FERRY_MAX_LINEAGE_BYTES too small to keep it, c is lost with an
 //                        ObjectLostError that says so ("chain: lineage dropped").
+//   chaos exit-kill      a worker is killed just before the driver shuts down: the shutdown
+//                        waits for its death to be declared, and the job still exits 0.
 //   chaos head           the driver dies: every other rank exits non-zero naming the head.
 // The harness kills by pid, asking each victim rank for its pid first.
 #include <ferry/ferry.h>
@@ -301,6 +303,10 @@ int main(int argc, char** argv) {
     rc = ActorLost();
   } else if (mode == "chain") {
     rc = Chain();
+  } else if (mode == "exit-kill") {
+    KillRank(3, PidOf(NodeOfRank(3)));
+    std::printf("exit-kill: shutting down\n");
+    rc = 0;
   } else if (mode == "head") {
     (void)*ferry::Get(ferry::Task(Pid).Remote());
     std::printf("head: killing the driver\n");
