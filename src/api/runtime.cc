@@ -380,7 +380,7 @@ void Runtime::OnPeerError(NodeId peer, const Status& why) {
   if (dead_.count(peer) != 0) return;
   FERRY_LOG(WARNING) << "lost connection to " << peer << ": " << why.ToString();
   if (gcs_) {
-    gcs_->DeclareDead(peer, "the transport reported: " + why.message());
+    gcs_->DeclareDead(peer, "the transport reported: " + why.message(), /*tell_it=*/false);
     return;
   }
   if (peer == NodeId(0)) {

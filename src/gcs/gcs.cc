@@ -110,7 +110,7 @@ void GcsServer::HandleShutdownAck(NodeId from) {
   MaybeFinishShutdown(false);
 }
 
-void GcsServer::DeclareDead(NodeId node, const std::string& why) {
+void GcsServer::DeclareDead(NodeId node, const std::string& why, bool tell_it) {
   if (node == messenger_->self()) return;
   NodeEntry* entry = nullptr;
   for (NodeEntry& n : nodes_)
@@ -126,7 +126,7 @@ void GcsServer::DeclareDead(NodeId node, const std::string& why) {
   }
   const std::string bytes = wire::EncodeNodeDeaths({{node, why}});
   for (const NodeEntry& n : nodes_) {
-    if (n.id == messenger_->self() || (!n.alive && n.id != node)) continue;
+    if (n.id == messenger_->self() || (!n.alive && (n.id != node || !tell_it))) continue;
     messenger_->Send(n.id, static_cast<uint16_t>(wire::MsgType::kNodeDead), bytes);
   }
   awaiting_ack_.erase(node);

@@ -57,8 +57,9 @@ class GcsServer {
   // A worker lost its connection to a peer (kNodeDead): the peer is declared dead.
   void HandleNodeDeadReport(NodeId from, const Buffer& msg);
   // Declares `node` dead (no-op if it is already, or is the head): every part of the GCS
-  // forgets it, every live node and the node itself are told, then `on_dead` runs.
-  void DeclareDead(NodeId node, const std::string& why);
+  // forgets it, every live node (and the node itself, if `tell_it`: the head's own endpoint to
+  // it may be gone) is told, then `on_dead` runs.
+  void DeclareDead(NodeId node, const std::string& why, bool tell_it = true);
   bool IsAlive(NodeId node) const;
   // What every heartbeat period runs after sending: declares dead the workers silent for
   // longer than the timeout (public for tests with a fake clock).
