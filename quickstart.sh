@@ -13,6 +13,7 @@ PACKAGES=(
   libboost-serialization-dev libboost-dev libboost-iostreams-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libopenmpi-dev openmpi-bin libucx-dev ucx-utils
+  slurm-wlm munge
   python3 ca-certificates
 )
 

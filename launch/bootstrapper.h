@@ -1,6 +1,7 @@
 // Bootstrapper: how the ranks of one cluster find each other at start. Each produces the
 // initial Topology (every rank's transport address, host, resources and function-table hash).
-// After bootstrap nothing depends on it except a final collective Finalize.
+// After bootstrap nothing depends on it: the MPI one finalizes MPI at the end of Exchange (when
+// it initialized MPI), so that a rank's later death concerns only ferry's failure detection.
 // Implementations: LocalBootstrapper (no launcher: the embedded default), MpiBootstrapper
 // (mpirun, or srun with an MPI build). Thread-compatible; used by the main thread only.
 #pragma once
@@ -40,9 +41,10 @@ class Bootstrapper {
   virtual uint32_t Size() const = 0;
   // Collective: every rank passes its own info and gets everyone's.
   virtual Result<Topology> Exchange(const PeerInfo& mine) = 0;
-  // Collective clean end; only when every rank is alive and shutting down.
+  // Collective clean end, if Exchange has not ended it already; only when every rank is alive.
   virtual void Finalize() = 0;
-  // Ends every rank at once (a failed bootstrap). Does not return.
+  // Ends every rank at once (a failed bootstrap); after the exchange, only this one (the
+  // others learn of it by its silence). Does not return.
   [[noreturn]] virtual void Abort(int code) = 0;
 };
 

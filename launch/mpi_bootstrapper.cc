@@ -1,5 +1,8 @@
 // MpiBootstrapper: MPI_Init, then one MPI_Allgather of lengths and one MPI_Allgatherv of the
-// encoded PeerInfo. MPI is used for nothing else until the final MPI_Finalize.
+// encoded PeerInfo, then at once MPI_Finalize (when ferry initialized MPI): MPI is used for
+// nothing else, and a process still inside MPI ties its fate to every other one (srun's PMIx
+// plugin ends the whole step when one rank dies, and a late MPI_Finalize waits for the dead).
+// An application that initialized MPI itself keeps it, and finalizes it.
 #include <mpi.h>
 
 #include <string>
@@ -31,7 +34,7 @@ class MpiBootstrapper final : public Bootstrapper {
     int rank = 0, size = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    return std::unique_ptr<Bootstrapper>(new MpiBootstrapper(rank, size));
+    return std::unique_ptr<Bootstrapper>(new MpiBootstrapper(rank, size, !initialized));
   }
 
   std::string Name() const override { return "mpi"; }
@@ -64,6 +67,8 @@ class MpiBootstrapper final : public Bootstrapper {
       t.peers[i].rank = i;
     }
     t.session_id = t.peers[0].session_id;
+    // Every rank got here: from now on ranks fail alone, and ferry's heartbeats tell.
+    if (owns_mpi_) Finalize();
     return t;
   }
 
@@ -74,15 +79,19 @@ class MpiBootstrapper final : public Bootstrapper {
   }
 
   [[noreturn]] void Abort(int code) override {
-    MPI_Abort(MPI_COMM_WORLD, code);
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    // After the exchange MPI is gone: the other ranks see this one's death by its silence.
+    if (!finalized) MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);
   }
 
  private:
-  MpiBootstrapper(int rank, int size)
-      : rank_(static_cast<uint32_t>(rank)), size_(static_cast<uint32_t>(size)) {}
+  MpiBootstrapper(int rank, int size, bool owns_mpi)
+      : rank_(static_cast<uint32_t>(rank)), size_(static_cast<uint32_t>(size)), owns_mpi_(owns_mpi) {}
   const uint32_t rank_;
   const uint32_t size_;
+  const bool owns_mpi_;  // ferry called MPI_Init, so it finalizes MPI
 };
 
 }  // namespace
