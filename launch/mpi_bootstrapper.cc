@@ -73,6 +73,7 @@ class MpiBootstrapper final : public Bootstrapper {
   }
 
   void Finalize() override {
+    if (!owns_mpi_) return;  // the application's MPI: it finalizes it
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized) MPI_Finalize();

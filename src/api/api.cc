@@ -204,14 +204,12 @@ void Init(const Config& base, int& argc, char**& argv) {
     auto runtime = g_runtime;
     lock.unlock();
     int code = runtime->ServeUntilShutdown();
-    const bool peers_lost = runtime->peers_lost();
     {
       std::unique_lock<std::shared_mutex> l2(g_mu);
       g_runtime.reset();
     }
     runtime.reset();
-    // MPI_Finalize waits for every rank: after a death it could wait forever.
-    if (!peers_lost) g_boot->Finalize();
+    g_boot->Finalize();
     log::CloseSink();
     std::exit(code);
   }
@@ -232,10 +230,8 @@ void Shutdown() {
   }
   if (!rt) return;
   rt->ShutdownCluster();
-  const bool peers_lost = rt->peers_lost();
   rt.reset();
-  // MPI_Finalize waits for every rank: after a death it could wait forever.
-  if (g_boot && g_boot->Size() > 1 && !peers_lost) g_boot->Finalize();
+  if (g_boot && g_boot->Size() > 1) g_boot->Finalize();
   log::CloseSink();
 }
 

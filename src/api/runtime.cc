@@ -403,7 +403,6 @@ void Runtime::HandleNodeDead(NodeId node, const std::string& why) {
     FERRY_LOG(ERROR) << "declared dead by the head: " << why << "; exiting";
     ExitNow(1);
   }
-  peers_lost_.store(true, std::memory_order_relaxed);
   if (!gcs_) FERRY_LOG(WARNING) << node << " is dead: " << why;
   transport_->Disconnect(node.value(), UnavailableError(node.ToString() + " is dead: " + why));
   core_->OnNodeDead(node, why);

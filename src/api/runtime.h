@@ -4,7 +4,6 @@
 // Start/Stop run on the main thread; the components are confined to the event loop.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -53,9 +52,6 @@ class Runtime {
   int ServeUntilShutdown();
   // Head: tells the workers to stop, waits for them (bounded), then stops this rank.
   void ShutdownCluster();
-  // Thread-safe. Whether any peer died during the session: MPI_Finalize, a collective over
-  // every rank, must then be skipped (it could wait for the dead forever).
-  bool peers_lost() const { return peers_lost_.load(std::memory_order_relaxed); }
 
  private:
   Runtime() = default;
@@ -86,7 +82,6 @@ class Runtime {
 
   std::set<NodeId> dead_;  // loop thread
   uint64_t beat_timer_ = 0;
-  std::atomic<bool> peers_lost_{false};
 
   std::mutex mu_;
   std::condition_variable cv_;

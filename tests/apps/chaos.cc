@@ -290,6 +290,10 @@ int Chain() {
 int main(int argc, char** argv) {
   ferry::Init(argc, argv);
   const std::string mode = argc > 1 ? argv[1] : "sweep";
+  // Every worker has finished starting (it ran a task) before anything is killed: a rank still
+  // connecting to one that dies fails its start-up instead of serving.
+  for (const ferry::NodeInfo& n : ferry::GetNodes())
+    if (n.rank != 0) (void)PidOf(n.id);
   int rc = 2;
   if (mode == "sweep") {
     rc = Sweep(ParseRanks(argc > 2 ? argv[2] : ""), argc > 3 ? std::atoi(argv[3]) : 600);
@@ -308,7 +312,6 @@ int main(int argc, char** argv) {
     std::printf("exit-kill: shutting down\n");
     rc = 0;
   } else if (mode == "head") {
-    (void)*ferry::Get(ferry::Task(Pid).Remote());
     std::printf("head: killing the driver\n");
     std::fflush(stdout);
     kill(getpid(), SIGKILL);
