@@ -5,6 +5,15 @@
 
 namespace ferry::transport {
 
+Result<std::string> Transport::Listen(const std::string&) {
+  return FailedPreconditionError(Name() + ": this transport cannot listen for joins");
+}
+
+Status Transport::ConnectTo(PeerIndex peer, const std::string& host_port) {
+  return FailedPreconditionError(Name() + ": this transport cannot connect peer " +
+                                 std::to_string(peer) + " by host:port (" + host_port + ")");
+}
+
 Result<std::unique_ptr<Transport>> CreateTransport(const std::string& name,
                                                    const TransportOptions& options) {
   if (name == "inproc") {

@@ -53,6 +53,21 @@ class Transport {
   // REQUIRES: before any Connect().
   virtual void SetHandlers(MessageHandler on_message, PeerErrorHandler on_error) = 0;
   virtual Status Connect(PeerIndex peer, const std::string& address) = 0;
+  // Joins: a process started later reaches this one by "host:port" before it has its address.
+  // Starts accepting connections on `host` (an interface address or hostname; "" means all
+  // interfaces, and the returned host is then this machine's hostname) on a port the OS picks.
+  // Returns the "host:port" a peer passes to ConnectTo. Accepted connections only receive: their
+  // messages reach on_message like any other, with the sender index the remote put on them; they
+  // belong to no peer, so their loss is never reported. Loop thread; once.
+  virtual Result<std::string> Listen(const std::string& host);
+  // Connects `peer` through a listener at "host:port" instead of an address. As with Connect,
+  // sends may start at once (queued until the connection is up) and an existing connection to
+  // `peer` is replaced. A malformed "host:port" or an unresolvable host is an InvalidArgument
+  // error at once; a refused or unreachable connection goes to the PeerErrorHandler later.
+  virtual Status ConnectTo(PeerIndex peer, const std::string& host_port);
+  // Changes the sender index put on messages sent from now on (a joiner learns its index after
+  // its first message). Loop thread.
+  virtual void SetSelf(PeerIndex self) = 0;
   // Queues `data` for `peer` as a message of `type`; keeps `data` alive until it is sent.
   // Never blocks: backpressure is queueing, not failure. Messages to one peer arrive in order.
   virtual Status Send(PeerIndex peer, uint16_t type, Buffer data) = 0;
@@ -68,7 +83,7 @@ class Transport {
   // is outstanding to it completes with an error), later sends to it fail at once, and Close
   // does not wait to flush it. Loop thread; idempotent.
   virtual void Disconnect(PeerIndex /*peer*/, const Status& /*why*/) {}
-  // Flushes and closes every endpoint. Idempotent.
+  // Stops listening, flushes and closes every endpoint. Idempotent.
   virtual void Close() = 0;
 };
 

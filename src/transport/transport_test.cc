@@ -4,10 +4,12 @@
 #include "src/transport/transport.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -500,6 +502,254 @@ TEST_P(TransportTest, EventLoopWakesOnMessages) {
     EXPECT_EQ(got[i].type, i);
     EXPECT_EQ(got[i].from, 1u);
   }
+}
+
+// ---- Joins: Listen / ConnectTo / SetSelf
+
+// The port of a "host:port" string, or 0.
+int PortOf(const std::string& host_port) {
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos) return 0;
+  return std::atoi(host_port.c_str() + colon + 1);
+}
+
+TEST_P(TransportTest, ListenAndConnectToDeliverInOrder) {
+  if (!IsUcx()) GTEST_SKIP() << "only UCX listens";
+  auto at = a_->Listen("127.0.0.1");
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+  EXPECT_EQ(at->rfind("127.0.0.1:", 0), 0u) << *at;
+  EXPECT_GT(PortOf(*at), 0) << *at;
+  EXPECT_FALSE(a_->Listen("127.0.0.1").ok()) << "Listen is once";
+
+  Recorder rec_c;
+  auto c = CreateTransport(GetParam(), TransportOptions{77, false});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Install(**c, rec_c);
+  EventLoop::Poller pc = (*c)->MakePoller();
+  ASSERT_TRUE((*c)->ConnectTo(0, *at).ok());
+  // Sent before the connection is up; the large ones take the rendezvous path.
+  const std::vector<size_t> sizes = {100, 4 << 20, 5, (4 << 20) + 3, 0, 1 << 20, 17};
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    ASSERT_TRUE(
+        (*c)->Send(0, static_cast<uint16_t>(i), Buffer::FromString(Pattern(sizes[i], i))).ok());
+  }
+  ASSERT_TRUE(PumpUntil([&] {
+    pc.progress();
+    return rec_a_.size() >= sizes.size();
+  })) << "received "
+      << rec_a_.size() << " of " << sizes.size();
+  auto got = rec_a_.Take();
+  ASSERT_EQ(got.size(), sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(got[i].type, i) << "out of order at " << i;
+    EXPECT_EQ(got[i].from, 77u);
+    ASSERT_EQ(got[i].bytes.size(), sizes[i]) << i;
+    EXPECT_TRUE(got[i].bytes == Pattern(sizes[i], i)) << "corrupted message " << i;
+  }
+  // The joiner goes away: the accepted endpoint closes without a peer error.
+  CloseWhilePumping(**c, pa_);
+  c->reset();
+  PumpUntil([] { return false; }, 300ms);
+  EXPECT_TRUE(rec_a_.errors().empty());
+  // A still serves its peers.
+  ASSERT_TRUE(b_->Send(0, 9, Buffer::FromString("after")).ok());
+  ASSERT_TRUE(PumpUntil([&] { return rec_a_.size() == 1; }));
+}
+
+TEST_P(TransportTest, ListenOnAllInterfacesReturnsTheHostName) {
+  if (!IsUcx()) GTEST_SKIP() << "only UCX listens";
+  auto at = b_->Listen("");
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+  char name[256] = {};
+  ASSERT_EQ(gethostname(name, sizeof(name) - 1), 0);
+  EXPECT_EQ(*at, std::string(name) + ":" + std::to_string(PortOf(*at)));
+  ASSERT_TRUE(a_->ConnectTo(6, *at).ok());
+  ASSERT_TRUE(a_->Send(6, 4, Buffer::FromString("by name")).ok());
+  ASSERT_TRUE(PumpUntil([&] { return rec_b_.size() == 1; }));
+  auto got = rec_b_.Take();
+  EXPECT_EQ(got[0].from, 0u);
+  EXPECT_EQ(got[0].bytes, "by name");
+}
+
+// The join handshake, each side on its own EventLoop (so a sleeping head must wake for the
+// connection request). J joins A: it connects through A's listener under a provisional index
+// and asks; A connects back by J's address and answers with J's real index; J takes it and
+// reconnects to A by address, which replaces (force-closes) its listener connection.
+TEST_P(TransportTest, JoinHandshake) {
+  if (!IsUcx()) GTEST_SKIP() << "only UCX listens";
+  constexpr PeerIndex kProvisional = 123456, kReal = 5;
+  constexpr uint16_t kJoin = 1, kWelcome = 2, kWork = 3;
+  constexpr int kWorkCount = 20;
+  auto la = EventLoop::Create(0us);
+  auto lj = EventLoop::Create(0us);
+  ASSERT_TRUE(la.ok() && lj.ok());
+  auto jr = CreateTransport(GetParam(), TransportOptions{kProvisional, false});
+  ASSERT_TRUE(jr.ok()) << jr.status().ToString();
+  std::unique_ptr<Transport> j = std::move(jr).value();
+  auto at = a_->Listen("127.0.0.1");
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+
+  Transport* a = a_.get();
+  Transport* jp = j.get();
+  const std::string a_address = a_->Address();
+  const std::string j_address = j->Address();
+  std::atomic<int> welcomes{0};
+  a_->SetHandlers(
+      [a, this](PeerIndex from, uint16_t type, const Buffer& data) {
+        rec_a_.Add({from, type, ToString(data)});
+        if (type == kJoin) {
+          Status s = a->Connect(from, ToString(data));
+          if (s.ok()) s = a->Send(from, kWelcome, Buffer::FromString(std::to_string(kReal)));
+          EXPECT_TRUE(s.ok()) << s.ToString();
+        }
+      },
+      [this](PeerIndex peer, const Status&) { rec_a_.AddError(peer); });
+  j->SetHandlers(
+      [jp, &a_address, &welcomes](PeerIndex from, uint16_t type, const Buffer& data) {
+        if (type != kWelcome || from != 0) return;
+        ++welcomes;
+        jp->SetSelf(static_cast<PeerIndex>(std::stoul(ToString(data))));
+        Status s = jp->Connect(0, a_address);
+        for (int i = 0; s.ok() && i < kWorkCount; ++i) {
+          s = jp->Send(0, kWork, Buffer::FromString(Pattern(i % 5 == 0 ? (1 << 20) : 10, i)));
+        }
+        EXPECT_TRUE(s.ok()) << s.ToString();
+      },
+      [](PeerIndex peer, const Status& why) {
+        ADD_FAILURE() << "joiner lost peer " << peer << ": " << why.ToString();
+      });
+  (*la)->SetPoller(a_->MakePoller());
+  (*lj)->SetPoller(j->MakePoller());
+  (*la)->Start();
+  (*lj)->Start();
+  (*lj)->Post([jp, &at, &j_address] {
+    Status s = jp->ConnectTo(0, *at);
+    if (s.ok()) s = jp->Send(0, kJoin, Buffer::FromString(j_address));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  });
+  const bool finished = rec_a_.WaitFor(1 + kWorkCount, 20s);
+  // Give A time to see the listener connection go; that must stay quiet.
+  if (finished) std::this_thread::sleep_for(300ms);
+  (*lj)->Post([jp] { jp->Close(); });
+  (*lj)->Stop();
+  (*la)->Post([a] { a->Close(); });
+  (*la)->Stop();
+  ASSERT_TRUE(finished) << "A received " << rec_a_.size() << " of " << 1 + kWorkCount;
+  EXPECT_EQ(welcomes.load(), 1);
+  auto got = rec_a_.Take();
+  ASSERT_EQ(got.size(), static_cast<size_t>(1 + kWorkCount));
+  EXPECT_EQ(got[0].from, kProvisional);
+  EXPECT_EQ(got[0].type, kJoin);
+  for (int i = 0; i < kWorkCount; ++i) {
+    const Received& r = got[1 + i];
+    EXPECT_EQ(r.from, kReal) << i;
+    EXPECT_EQ(r.type, kWork) << i;
+    EXPECT_TRUE(r.bytes == Pattern(i % 5 == 0 ? (1 << 20) : 10, i)) << "message " << i;
+  }
+  EXPECT_TRUE(rec_a_.errors().empty()) << "the accepted endpoint belongs to no peer";
+}
+
+// A flood of joins: the listener keeps a bounded number of accepted connections and closes the
+// oldest, which its remote sees as a lost peer; the listening side reports nothing.
+TEST_P(TransportTest, AcceptedConnectionsAreBounded) {
+  if (!IsUcx()) GTEST_SKIP() << "only UCX listens";
+  constexpr int kJoins = 72;  // the transport keeps 64
+  auto at = a_->Listen("127.0.0.1");
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+  Recorder rec_c;
+  auto c = CreateTransport(GetParam(), TransportOptions{77, false});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Install(**c, rec_c);
+  EventLoop::Poller pc = (*c)->MakePoller();
+  for (int i = 0; i < kJoins; ++i) {
+    ASSERT_TRUE((*c)->ConnectTo(100 + i, *at).ok());
+    ASSERT_TRUE((*c)->Send(100 + i, static_cast<uint16_t>(i), Buffer::FromString("hi")).ok());
+    // One at a time, so that the oldest are the first ones.
+    ASSERT_TRUE(PumpUntil([&] {
+      pc.progress();
+      return rec_a_.size() == static_cast<size_t>(i + 1);
+    })) << "join "
+        << i;
+  }
+  ASSERT_TRUE(PumpUntil(
+      [&] {
+        pc.progress();
+        return rec_c.errors().size() >= kJoins - 64u;
+      },
+      10s))
+      << "only " << rec_c.errors().size() << " accepted connections were closed";
+  for (PeerIndex p : rec_c.errors()) EXPECT_LT(p, 100u + kJoins - 64) << "not among the oldest";
+  EXPECT_TRUE(rec_a_.errors().empty());
+  CloseWhilePumping(**c, pa_);
+}
+
+TEST_P(TransportTest, ConnectToRefusedIsAPeerError) {
+  if (!IsUcx()) GTEST_SKIP() << "only UCX listens";
+  // A port that was just free: a listener's, closed again.
+  std::string dead;
+  {
+    auto d = CreateTransport(GetParam(), TransportOptions{9, false});
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    auto at = (*d)->Listen("127.0.0.1");
+    ASSERT_TRUE(at.ok()) << at.status().ToString();
+    dead = *at;
+    (*d)->Close();
+  }
+  const auto start = SteadyClock::now();
+  ASSERT_TRUE(a_->ConnectTo(3, dead).ok());
+  EXPECT_TRUE(a_->Send(3, 1, Buffer::FromString("queued")).ok());
+  ASSERT_TRUE(PumpUntil([&] { return !rec_a_.errors().empty(); }, 10s))
+      << "no peer error for a refused connection";
+  EXPECT_LT(SteadyClock::now() - start, 5s);
+  PumpUntil([] { return false; }, 100ms);
+  EXPECT_EQ(rec_a_.errors(), std::vector<PeerIndex>{3});
+  EXPECT_FALSE(a_->Send(3, 1, Buffer::FromString("again")).ok());
+}
+
+TEST_P(TransportTest, ConnectToRefusesMalformedHostPortAtOnce) {
+  if (!IsUcx()) GTEST_SKIP() << "inproc refuses every ConnectTo";
+  for (const std::string& bad :
+       {std::string("nohost"), std::string("h:"), std::string(":1"), std::string("h:99999"),
+        std::string("h:abc"), std::string("h:0"), std::string("h:-1"), std::string(""),
+        std::string("::1:80"), std::string("[::1:80"), std::string("[::1]80"),
+        std::string("no-such-host.invalid:1234")}) {
+    Status s = a_->ConnectTo(4, bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << "'" << bad << "': " << s.ToString();
+  }
+  EXPECT_EQ(a_->Send(4, 1, Buffer::FromString("x")).code(), StatusCode::kNotFound);
+  PumpUntil([] { return false; }, 50ms);
+  EXPECT_TRUE(rec_a_.errors().empty());
+}
+
+TEST_P(TransportTest, InprocCannotListen) {
+  if (IsUcx()) GTEST_SKIP() << "covered by the tests above";
+  auto at = a_->Listen("");
+  ASSERT_FALSE(at.ok());
+  EXPECT_EQ(at.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(at.status().message().find("inproc"), std::string::npos) << at.status().ToString();
+  Status s = a_->ConnectTo(1, "127.0.0.1:1234");
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("inproc"), std::string::npos) << s.ToString();
+  // SetSelf still applies to what it sends.
+  a_->SetSelf(8);
+  ASSERT_TRUE(a_->Send(1, 1, Buffer::FromString("from 8")).ok());
+  ASSERT_TRUE(PumpUntil([&] { return rec_b_.size() == 1; }));
+  EXPECT_EQ(rec_b_.Take()[0].from, 8u);
+}
+
+TEST_P(TransportTest, SetSelfChangesTheSenderOnAnOpenConnection) {
+  ASSERT_TRUE(a_->Send(1, 0, Buffer::FromString("as 0")).ok());
+  a_->SetSelf(11);
+  // A large message first: the stream under the new index must not wait for the old one's.
+  ASSERT_TRUE(a_->Send(1, 1, Buffer::FromString(Pattern(2 << 20, 1))).ok());
+  ASSERT_TRUE(a_->Send(1, 2, Buffer::FromString("as 11")).ok());
+  ASSERT_TRUE(PumpUntil([&] { return rec_b_.size() == 3; }));
+  auto got = rec_b_.Take();
+  EXPECT_EQ(got[0].from, 0u);
+  EXPECT_EQ(got[1].from, 11u);
+  EXPECT_EQ(got[1].type, 1);
+  EXPECT_EQ(got[2].from, 11u);
+  EXPECT_EQ(got[2].type, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TransportTest, ::testing::Values("inproc", "ucx"),

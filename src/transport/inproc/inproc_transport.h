@@ -22,6 +22,9 @@ class InprocTransport final : public Transport {
   const std::string& Address() const override { return address_; }
   void SetHandlers(MessageHandler on_message, PeerErrorHandler on_error) override;
   Status Connect(PeerIndex peer, const std::string& address) override;
+  // Listen and ConnectTo keep the base class's FailedPrecondition: in-process peers join by
+  // address.
+  void SetSelf(PeerIndex self) override { self_ = self; }
   Status Send(PeerIndex peer, uint16_t type, Buffer data) override;
   Result<std::unique_ptr<MemoryRegistration>> Register(const void* addr, size_t len) override;
   Status Get(PeerIndex peer, uint64_t remote_addr, const std::string& rkey, void* dst, size_t len,
@@ -37,7 +40,7 @@ class InprocTransport final : public Transport {
   bool Progress();
   bool Arm();
 
-  const PeerIndex self_;
+  PeerIndex self_;
   const std::string address_;
   std::shared_ptr<Inbox> inbox_;
   MessageHandler on_message_;

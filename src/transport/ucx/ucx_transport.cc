@@ -1,6 +1,13 @@
 #include "src/transport/ucx/ucx_transport.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -40,6 +47,9 @@ constexpr unsigned kProgressRounds = 256;
 constexpr size_t kDeliverBudget = 4096;
 constexpr auto kFlushDeadline = std::chrono::seconds(2);
 constexpr auto kForceCloseDeadline = std::chrono::milliseconds(500);
+// Accepted (join) endpoints kept at once: a flood of connections closes the oldest instead of
+// exhausting memory. A join needs its endpoint only until its first exchange is done.
+constexpr size_t kMaxAccepted = 64;
 
 // The one place UCX status codes become ferry Status. Backpressure (UCS_INPROGRESS,
 // UCS_ERR_NO_RESOURCE: UCX queued the work) is not failure.
@@ -141,6 +151,102 @@ Result<std::string> Unframe(uint32_t magic, const std::string& framed, std::stri
   std::string payload = framed.substr(kEnvelopeBytes);
   if (Fnv1a(payload.data(), payload.size()) != sum) return bad("checksum mismatch");
   return payload;
+}
+
+// ---- host:port
+
+struct HostPort {
+  std::string host;
+  std::string port;  // decimal, 1..65535
+};
+
+// Splits "host:port" or "[v6 address]:port"; refuses anything else.
+Result<HostPort> SplitHostPort(const std::string& s) {
+  auto bad = [&](std::string_view why) {
+    return InvalidArgumentError("ucx: '" + s + "' is not host:port: " + std::string(why));
+  };
+  HostPort hp;
+  if (!s.empty() && s[0] == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
+      return bad("expected [address]:port");
+    hp.host = s.substr(1, close - 1);
+    hp.port = s.substr(close + 2);
+  } else {
+    const size_t colon = s.rfind(':');
+    if (colon == std::string::npos) return bad("no port");
+    hp.host = s.substr(0, colon);
+    hp.port = s.substr(colon + 1);
+    if (hp.host.find(':') != std::string::npos) return bad("an IPv6 address needs [brackets]");
+  }
+  if (hp.host.empty()) return bad("no host");
+  if (hp.port.empty() || hp.port.size() > 5 ||
+      !std::all_of(hp.port.begin(), hp.port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return bad("the port is not a number");
+  const int port = std::stoi(hp.port);
+  if (port < 1 || port > 65535) return bad("the port is not in 1..65535");
+  return hp;
+}
+
+std::string JoinHostPort(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+};
+
+// Resolves `host` for TCP. IPv4 first, as UCX's tcp transport prefers it: a listener on all
+// interfaces is an IPv4 one, and a name that also has an IPv6 address must still reach it.
+Result<SockAddr> Resolve(const std::string& host, const std::string& port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &list);
+  if (rc != 0) {
+    return InvalidArgumentError("ucx: cannot resolve host '" + host + "': " + gai_strerror(rc));
+  }
+  const addrinfo* pick = nullptr;
+  for (const addrinfo* a = list; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      pick = a;
+      break;
+    }
+    if (a->ai_family == AF_INET6 && pick == nullptr) pick = a;
+  }
+  SockAddr out;
+  if (pick != nullptr && pick->ai_addrlen <= sizeof(out.storage)) {
+    std::memcpy(&out.storage, pick->ai_addr, pick->ai_addrlen);
+    out.len = pick->ai_addrlen;
+  }
+  freeaddrinfo(list);
+  if (out.len == 0) return InvalidArgumentError("ucx: host '" + host + "' has no IP address");
+  return out;
+}
+
+uint16_t PortOf(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port);
+}
+
+std::string NumericHost(const sockaddr_storage& ss) {
+  char buf[NI_MAXHOST];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&ss), sizeof(ss), buf, sizeof(buf), nullptr, 0,
+                  NI_NUMERICHOST) != 0)
+    return "?";
+  return buf;
+}
+
+Result<std::string> LocalHostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+    return UnavailableError(std::string("ucx: gethostname: ") + std::strerror(errno));
+  }
+  return std::string(name);
 }
 
 uint64_t RandomIncarnation() {
@@ -337,12 +443,12 @@ Result<std::unique_ptr<UcxTransport>> UcxTransport::Create(const TransportOption
 
 UcxTransport::UcxTransport(PeerIndex self, ucx::ContextRef context, ucx::WorkerPtr worker,
                            std::string address, int efd)
-    : self_(self),
-      incarnation_(RandomIncarnation()),
+    : incarnation_(RandomIncarnation()),
       context_(std::move(context)),
       worker_(std::move(worker)),
       address_(std::move(address)),
-      efd_(efd) {}
+      efd_(efd),
+      self_(self) {}
 
 UcxTransport::~UcxTransport() {
   Close();
@@ -364,10 +470,30 @@ Status UcxTransport::Connect(PeerIndex peer, const std::string& address) {
   if (closed_) return UnavailableError("ucx: transport closed; cannot connect " + PeerName(peer));
   FERRY_ASSIGN_OR_RETURN(std::string raw, Unframe(kAddressMagic, address, "ucx worker address"));
   ucp_ep_params_t ep{};
-  ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
-                  UCP_EP_PARAM_FIELD_ERR_HANDLER;
+  ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS;
   ep.address = reinterpret_cast<const ucp_address_t*>(raw.data());
   ep.err_mode = peer_error_handling_ ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+  return InstallEndpoint(peer, ep);
+}
+
+Status UcxTransport::ConnectTo(PeerIndex peer, const std::string& host_port) {
+  if (closed_) return UnavailableError("ucx: transport closed; cannot connect " + PeerName(peer));
+  FERRY_ASSIGN_OR_RETURN(HostPort hp, SplitHostPort(host_port));
+  FERRY_ASSIGN_OR_RETURN(SockAddr addr, Resolve(hp.host, hp.port));
+  ucp_ep_params_t ep{};
+  ep.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
+  ep.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+  ep.sockaddr.addr = reinterpret_cast<const sockaddr*>(&addr.storage);
+  ep.sockaddr.addrlen = addr.len;
+  // UCX 1.13 refuses a client-server pair whose error modes differ; accepted endpoints use PEER.
+  ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+  FERRY_RETURN_IF_ERROR(InstallEndpoint(peer, ep));
+  FERRY_LOG(INFO) << "ucx: connecting " << PeerName(peer) << " through " << host_port;
+  return Status::Ok();
+}
+
+Status UcxTransport::InstallEndpoint(PeerIndex peer, ucp_ep_params_t ep) {
+  ep.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
   ep.err_handler.cb = &UcxTransport::OnEndpointError;
   ep.err_handler.arg = this;
   ucp_ep_h h = nullptr;
@@ -382,6 +508,104 @@ Status UcxTransport::Connect(PeerIndex peer, const std::string& address) {
   }
   slot = std::move(p);  // the old Peer, if any, force-closes its endpoint
   return Status::Ok();
+}
+
+void UcxTransport::SetSelf(PeerIndex self) {
+  if (self == self_) return;
+  self_ = self;
+  for (auto& [index, p] : peers_) {
+    p->generation = next_generation_++;
+    p->next_seq = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listening for joins
+
+Result<std::string> UcxTransport::Listen(const std::string& host) {
+  if (closed_) return UnavailableError("ucx: transport closed; cannot listen");
+  if (listener_) return FailedPreconditionError("ucx: already listening");
+  SockAddr addr;
+  std::string name = host;
+  if (host.empty()) {
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_ANY);
+    std::memcpy(&addr.storage, &any, sizeof(any));
+    addr.len = sizeof(any);
+    FERRY_ASSIGN_OR_RETURN(name, LocalHostName());
+  } else {
+    FERRY_ASSIGN_OR_RETURN(addr, Resolve(host, "0"));
+  }
+  ucp_listener_params_t lp{};
+  lp.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
+  lp.sockaddr.addr = reinterpret_cast<const sockaddr*>(&addr.storage);
+  lp.sockaddr.addrlen = addr.len;
+  lp.conn_handler.cb = &UcxTransport::OnConnRequest;
+  lp.conn_handler.arg = this;
+  ucp_listener_h l = nullptr;
+  ucs_status_t st = ucp_listener_create(worker_.get(), &lp, &l);
+  if (st != UCS_OK) {
+    return UcsError(st, "listening on " + (host.empty() ? std::string("all interfaces") : host));
+  }
+  ucx::ListenerPtr listener(l);
+  ucp_listener_attr_t attr{};
+  attr.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR;
+  st = ucp_listener_query(l, &attr);
+  if (st != UCS_OK) return UcsError(st, "ucp_listener_query");
+  listener_ = std::move(listener);
+  std::string out = JoinHostPort(name, PortOf(attr.sockaddr));
+  FERRY_LOG(INFO) << "ucx: listening for joins at " << out;
+  return out;
+}
+
+void UcxTransport::OnConnRequest(ucp_conn_request_h request, void* arg) {
+  // Runs inside ucp_worker_progress; the endpoint is made after it (ServiceAccepted).
+  static_cast<UcxTransport*>(arg)->conn_requests_.push_back(request);
+}
+
+bool UcxTransport::ServiceAccepted() {
+  bool did = false;
+  if (accepted_failed_) {
+    accepted_failed_ = false;
+    std::erase_if(accepted_, [](const Accepted& a) { return a.failed; });  // closes them
+    did = true;
+  }
+  std::vector<ucp_conn_request_h> requests;
+  requests.swap(conn_requests_);
+  for (ucp_conn_request_h r : requests) {
+    did = true;
+    ucp_conn_request_attr_t ra{};
+    ra.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
+    const std::string from =
+        ucp_conn_request_query(r, &ra) == UCS_OK
+            ? JoinHostPort(NumericHost(ra.client_address), PortOf(ra.client_address))
+            : std::string("?");
+    ucp_ep_params_t ep{};
+    ep.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                    UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    ep.conn_request = r;
+    // PEER: the remote closing it reaches OnEndpointError, so it is closed here too. A client
+    // must use PEER as well (UCX 1.13 refuses mismatched modes): ConnectTo does.
+    ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    ep.err_handler.cb = &UcxTransport::OnEndpointError;
+    ep.err_handler.arg = this;
+    ucp_ep_h h = nullptr;
+    ucs_status_t st = ucp_ep_create(worker_.get(), &ep, &h);
+    if (st != UCS_OK) {
+      FERRY_LOG_RATE_LIMITED(WARNING)
+          << UcsError(st, "accepting a connection from " + from).ToString();
+      continue;
+    }
+    if (accepted_.size() >= kMaxAccepted) {
+      FERRY_LOG_RATE_LIMITED(WARNING)
+          << "ucx: " << kMaxAccepted << " accepted connections open; closing the oldest";
+      accepted_.pop_front();
+    }
+    accepted_.push_back(Accepted{ucx::Endpoint(h)});
+    FERRY_LOG(DEBUG) << "ucx: accepted a connection from " << from;
+  }
+  return did;
 }
 
 Status UcxTransport::Send(PeerIndex peer, uint16_t type, Buffer data) {
@@ -640,6 +864,16 @@ void UcxTransport::FailPeer(ucp_ep_h ep, ucs_status_t status) {
     ready_.push_back(Event{Event::Kind::kPeerError, index, 0, Buffer(), std::move(why), {}});
     return;
   }
+  for (Accepted& a : accepted_) {
+    if (a.ep.get() != ep) continue;
+    // Expected once a joiner has reconnected by address: it belongs to no peer, so it is quiet.
+    if (!a.failed) {
+      FERRY_LOG(DEBUG) << "ucx: an accepted connection closed: " << ucs_status_string(status);
+    }
+    a.failed = true;
+    accepted_failed_ = true;
+    return;
+  }
   // An endpoint we no longer track (closed or replaced): nothing to report.
 }
 
@@ -736,6 +970,7 @@ unsigned UcxTransport::ProgressWorker(unsigned max_rounds) {
 
 bool UcxTransport::Progress() {
   bool did = ProgressWorker(kProgressRounds) != 0;
+  if (!closed_ && ServiceAccepted()) did = true;
   if (DeliverEvents(kDeliverBudget)) did = true;
   return did;
 }
@@ -769,7 +1004,7 @@ bool UcxTransport::DeliverEvents(size_t budget) {
 }
 
 bool UcxTransport::Arm() {
-  if (!closed_ && !ready_.empty()) return false;
+  if (!closed_ && (!ready_.empty() || !conn_requests_.empty() || accepted_failed_)) return false;
   ucs_status_t st = ucp_worker_arm(worker_.get());
   if (st == UCS_ERR_BUSY) return false;
   if (st != UCS_OK) {
@@ -805,6 +1040,14 @@ void UcxTransport::Close() {
   if (closed_) return;
   closed_ = true;
 
+  // 0. No more joins: refuse those not yet accepted, before the listener goes.
+  for (ucp_conn_request_h r : conn_requests_) {
+    ucs_status_t st = ucp_listener_reject(listener_.get(), r);
+    if (st != UCS_OK) FERRY_LOG(DEBUG) << FromUcs(st, "ucp_listener_reject").ToString();
+  }
+  conn_requests_.clear();
+  listener_.reset();
+
   // 1. Flush what is in flight on healthy endpoints, for a bounded time. (ucp_ep_close_nbx in
   //    flush mode could not be cut short: a closed endpoint cannot be closed again by force.)
   std::vector<void*> flushes;
@@ -836,12 +1079,16 @@ void UcxTransport::Close() {
     p->rkeys.clear();
     if (void* r = p->ep.ForceClose()) closes.push_back(r);
   }
+  for (Accepted& a : accepted_) {
+    if (void* r = a.ep.ForceClose()) closes.push_back(r);
+  }
   if (!ProgressUntil(all_done(closes), Clock::now() + kForceCloseDeadline)) {
     FERRY_LOG(WARNING) << "ucx: " << closes.size() << " endpoint(s) still closing; leaving them to "
                        << "the worker's destruction";
   }
   for (void* r : closes) ucp_request_free(r);
   peers_.clear();
+  accepted_.clear();
   streams_.clear();
 
   // 3. Every Get hears back before Close returns; undelivered messages are dropped.

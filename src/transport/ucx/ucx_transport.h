@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "src/transport/transport.h"
 
@@ -30,9 +31,13 @@ struct WorkerDeleter {
 struct RkeyDeleter {
   void operator()(ucp_rkey_h k) const { ucp_rkey_destroy(k); }
 };
+struct ListenerDeleter {
+  void operator()(ucp_listener_h l) const { ucp_listener_destroy(l); }
+};
 using ContextRef = std::shared_ptr<ucp_context>;
 using WorkerPtr = std::unique_ptr<ucp_worker, WorkerDeleter>;
 using RkeyPtr = std::unique_ptr<ucp_rkey, RkeyDeleter>;
+using ListenerPtr = std::unique_ptr<ucp_listener, ListenerDeleter>;
 
 // Owns one ucp_ep_h. Destruction (or ForceClose) releases it without waiting for the peer;
 // a graceful close flushes it first (UcxTransport::Close does). Move-only.
@@ -79,6 +84,19 @@ class UcxTransport final : public Transport {
   // Connecting a peer that is already connected replaces its endpoint (a reconnect): the old
   // endpoint is force-closed and the new one starts a fresh message stream.
   Status Connect(PeerIndex peer, const std::string& address) override;
+  // A ucp_listener (UCX's tcp sockcm) on an ephemeral port. Each connection request gets a
+  // receive-only server endpoint with UCP_ERR_HANDLING_MODE_PEER; when its remote closes it or
+  // it fails, it is closed quietly (a debug line). At most 64 are kept: beyond, the oldest goes.
+  Result<std::string> Listen(const std::string& host) override;
+  // A client-server endpoint, always with UCP_ERR_HANDLING_MODE_PEER: UCX 1.13 refuses a pair
+  // whose modes differ. A refused connection reaches the error handler within milliseconds; a
+  // host that drops the SYN only after the kernel's SYN retries (UCX_TCP_CM_SYN_CNT). Resolves
+  // `host` with getaddrinfo, which may block on DNS. A failure of ucp_ep_create itself is
+  // returned at once.
+  Status ConnectTo(PeerIndex peer, const std::string& host_port) override;
+  // Every peer's stream restarts (new generation, sequence 0), so receivers never wait for the
+  // earlier sequence numbers under the new index.
+  void SetSelf(PeerIndex self) override;
   Status Send(PeerIndex peer, uint16_t type, Buffer data) override;
   // The registration keeps the UCX context alive, so it may be dropped after the transport;
   // like the transport it is confined to the loop thread (the context is single-threaded).
@@ -90,8 +108,9 @@ class UcxTransport final : public Transport {
   Status Get(PeerIndex peer, uint64_t remote_addr, const std::string& rkey, void* dst, size_t len,
              std::function<void(Status)> done) override;
   EventLoop::Poller MakePoller() override;
-  // Flushes every endpoint (bounded by ~2 s: a flush may need the peer to progress), then
-  // force-closes them and drops cached rkeys. Runs the `done` of every accepted Get that has
+  // Stops listening (refusing joins not yet accepted), flushes every peer's endpoint (bounded
+  // by ~2 s: a flush may need the peer to progress), then force-closes them and every accepted
+  // endpoint, and drops cached rkeys. Runs the `done` of every accepted Get that has
   // not been answered yet (Cancelled if the read did not finish) before returning. After Close
   // no message is delivered. Idempotent.
   void Disconnect(PeerIndex peer, const Status& why) override;
@@ -104,6 +123,12 @@ class UcxTransport final : public Transport {
   struct RecvOp;
   struct Peer;
   struct AmHeader;
+
+  // A server endpoint made for a connection request. The transport never sends on it.
+  struct Accepted {
+    ucx::Endpoint ep;
+    bool failed = false;  // set inside UCX's error callback; closed after progress
+  };
 
   // One message of a sender's stream, waiting for its turn (or for its rendezvous data).
   struct Slot {
@@ -140,6 +165,7 @@ class UcxTransport final : public Transport {
   static ucs_status_t OnAmRecv(void* arg, const void* header, size_t header_length, void* data,
                                size_t length, const ucp_am_recv_param_t* param);
   static void OnEndpointError(void* arg, ucp_ep_h ep, ucs_status_t status);
+  static void OnConnRequest(ucp_conn_request_h request, void* arg);
   static void OnSendDone(void* request, ucs_status_t status, void* user_data);
   static void OnGetDone(void* request, ucs_status_t status, void* user_data);
   static void OnRecvDone(void* request, ucs_status_t status, size_t length, void* user_data);
@@ -149,6 +175,11 @@ class UcxTransport final : public Transport {
   void FinishRecv(PeerIndex from, uint64_t incarnation, uint32_t generation, uint64_t seq, bool ok);
   void DrainStream(PeerIndex from, RecvStream& s);
   void FailPeer(ucp_ep_h ep, ucs_status_t status);
+  // Replaces `peer`'s endpoint with a new one made from `ep` (plus our error handler).
+  Status InstallEndpoint(PeerIndex peer, ucp_ep_params_t ep);
+  // Creates server endpoints for queued connection requests and closes failed ones.
+  // Outside ucp_worker_progress only.
+  bool ServiceAccepted();
 
   Op* Track(std::unique_ptr<Op> op);
   void Untrack(Op* op);
@@ -163,7 +194,6 @@ class UcxTransport final : public Transport {
   void CancelOutstandingGets();
 
   // Immutable after construction.
-  const PeerIndex self_;
   bool peer_error_handling_ = false;  // set once in Create()
   const uint64_t incarnation_;        // random per transport: lets receivers tell restarts apart
   const ucx::ContextRef context_;
@@ -172,6 +202,7 @@ class UcxTransport final : public Transport {
   const int efd_;  // owned by the worker
 
   // Confined to the loop thread.
+  PeerIndex self_;
   MessageHandler on_message_;
   PeerErrorHandler on_error_;
   std::unordered_map<PeerIndex, std::unique_ptr<Peer>> peers_;
@@ -179,6 +210,10 @@ class UcxTransport final : public Transport {
   std::deque<Event> ready_;  // produced inside UCX callbacks, consumed after progress
   std::unordered_map<Op*, std::unique_ptr<Op>> ops_;  // requests UCX still holds
   uint32_t next_generation_ = 1;
+  ucx::ListenerPtr listener_;                      // destroyed in Close(), before the worker
+  std::vector<ucp_conn_request_h> conn_requests_;  // from OnConnRequest, not yet accepted
+  std::deque<Accepted> accepted_;                  // oldest first
+  bool accepted_failed_ = false;                   // some entry of accepted_ is failed
   bool closed_ = false;
 };
 
