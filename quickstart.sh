@@ -12,7 +12,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libboost-serialization-dev libboost-dev libboost-iostreams-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libopenmpi-dev openmpi-bin libucx-dev ucx-utils
+  libopenmpi-dev openmpi-bin libucx-dev ucx-utils libpmix-dev
   slurm-wlm munge
   python3 ca-certificates
 )

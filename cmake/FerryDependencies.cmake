@@ -39,8 +39,9 @@ if(FERRY_WITH_MPI)
   endif()
 endif()
 
-# Found now so that a build reports what it could use; no component uses them yet (the PMIx
-# bootstrap, the libfabric transport and the NCCL collectives come with later releases).
+# PMIx is used by the launch target only (the PMIx bootstrap). libfabric and NCCL are found
+# now so that a build reports what it could use; no component uses them yet (the libfabric
+# transport and the NCCL collectives come with later releases).
 find_package(PkgConfig QUIET)
 # ferry_find_optional(OPT MODULE DEBIAN_PACKAGE): pkg-config lookup of an optional backend;
 # turns FERRY_WITH_<OPT> off, with a warning naming the package, when it is missing.

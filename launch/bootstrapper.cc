@@ -3,7 +3,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "launch/bootstrap_choice.h"
 #include "launch/mpi_factory.h"
+#include "launch/pmix_factory.h"
 #include "src/wire/codec.h"
 
 namespace ferry::launch {
@@ -25,28 +27,15 @@ class LocalBootstrapper final : public Bootstrapper {
   [[noreturn]] void Abort(int code) override { std::_Exit(code); }
 };
 
-long EnvInt(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? -1 : std::strtol(v, nullptr, 10);
-}
-
 }  // namespace
 
-bool LaunchedByMpi() {
-  for (const char* n : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"})
-    if (EnvInt(n) > 0) return true;
-  // PMIx servers (srun --mpi=pmix, prterun) always set PMIX_RANK.
-  return std::getenv("PMIX_RANK") != nullptr;
-}
-
 Result<std::unique_ptr<Bootstrapper>> CreateBootstrapper(const std::string& kind) {
-  if (kind == "local") return std::unique_ptr<Bootstrapper>(new LocalBootstrapper());
-  if (kind == "mpi") return CreateMpiBootstrapper();
-  if (kind == "auto") {
-    if (LaunchedByMpi()) return CreateMpiBootstrapper();
-    return std::unique_ptr<Bootstrapper>(new LocalBootstrapper());
-  }
-  return InvalidArgumentError("unknown bootstrap '" + kind + "' (known: auto, local, mpi)");
+  const EnvLookup env = [](const char* name) { return std::getenv(name); };
+  FERRY_ASSIGN_OR_RETURN(std::string chosen,
+                         ChooseBootstrap(kind, env, HaveMpiBootstrapper(), HavePmixBootstrapper()));
+  if (chosen == "mpi") return CreateMpiBootstrapper();
+  if (chosen == "pmix") return CreatePmixBootstrapper();
+  return std::unique_ptr<Bootstrapper>(new LocalBootstrapper());
 }
 
 std::string EncodePeerInfo(const PeerInfo& info) {
@@ -64,6 +53,8 @@ std::string EncodePeerInfo(const PeerInfo& info) {
   w.Put<uint64_t>(info.function_hash);
   w.Put<uint64_t>(info.function_count);
   w.PutString(info.session_id);
+  w.PutString(info.listen_address);
+  w.PutString(info.token);
   return w.Finish();
 }
 
@@ -92,6 +83,8 @@ Status DecodePeerInfo(const uint8_t* data, size_t size, PeerInfo* out) {
   FERRY_RETURN_IF_ERROR(r.Get(&out->function_hash, "function hash"));
   FERRY_RETURN_IF_ERROR(r.Get(&out->function_count, "function count"));
   FERRY_RETURN_IF_ERROR(r.GetString(&out->session_id, "session id"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->listen_address, "listen address"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->token, "token"));
   return Status::Ok();
 }
 

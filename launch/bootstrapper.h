@@ -1,9 +1,10 @@
 // Bootstrapper: how the ranks of one cluster find each other at start. Each produces the
 // initial Topology (every rank's transport address, host, resources and function-table hash).
-// After bootstrap nothing depends on it: the MPI one finalizes MPI at the end of Exchange (when
-// it initialized MPI), so that a rank's later death concerns only ferry's failure detection.
+// After bootstrap nothing depends on it: the MPI and PMIx ones finalize at the end of Exchange,
+// so that a rank's later death concerns only ferry's failure detection.
 // Implementations: LocalBootstrapper (no launcher: the embedded default), MpiBootstrapper
-// (mpirun, or srun with an MPI build). Thread-compatible; used by the main thread only.
+// (mpirun, or srun with an MPI build), PmixBootstrapper (srun --mpi=pmix without MPI); which
+// one is ChooseBootstrap's (bootstrap_choice.h). Thread-compatible; used by the main thread only.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,10 @@
 
 #include "src/common/resources.h"
 #include "src/common/status.h"
+
+namespace ferry::transport {
+class Transport;
+}  // namespace ferry::transport
 
 namespace ferry::launch {
 
@@ -25,12 +30,21 @@ struct PeerInfo {
   uint64_t function_hash = 0;
   uint64_t function_count = 0;
   std::string session_id;  // rank 0's is the cluster's
+  // Rank 0 only: where its join listener is (host:port, "" when it has none) and the session
+  // token joiners must present. The bootstrap channel is private to the job.
+  std::string listen_address;
+  std::string token;
 };
 
 struct Topology {
   uint32_t rank = 0;
-  std::vector<PeerInfo> peers;  // indexed by rank
+  std::vector<PeerInfo> peers;  // every member (by rank at bootstrap; a joiner's: the live ones)
   std::string session_id;
+  // Set by the join bootstrapper only (the others find them in rank 0's PeerInfo): the
+  // session directory's name, the head's listener and the token.
+  std::string session_name;
+  std::string head_listen;
+  std::string token;
 };
 
 class Bootstrapper {
@@ -39,6 +53,9 @@ class Bootstrapper {
   virtual std::string Name() const = 0;
   virtual uint32_t Rank() const = 0;
   virtual uint32_t Size() const = 0;
+  // The rank's transport, created before Exchange; the join bootstrapper talks to the head
+  // through it, the others ignore it.
+  virtual void UseTransport(transport::Transport* /*transport*/) {}
   // Collective: every rank passes its own info and gets everyone's.
   virtual Result<Topology> Exchange(const PeerInfo& mine) = 0;
   // Collective clean end, if Exchange has not ended it already; only when every rank is alive.
@@ -48,11 +65,8 @@ class Bootstrapper {
   [[noreturn]] virtual void Abort(int code) = 0;
 };
 
-// `kind`: "auto" (MPI when an MPI launcher started this process, else local), "local", "mpi".
+// `kind`: "auto", "local", "mpi" or "pmix"; see ChooseBootstrap for what auto picks.
 Result<std::unique_ptr<Bootstrapper>> CreateBootstrapper(const std::string& kind);
-// True when the environment shows an MPI/PMI launcher (mpirun, srun) started this process
-// as part of a job of more than one rank.
-bool LaunchedByMpi();
 
 std::string EncodePeerInfo(const PeerInfo& info);
 Status DecodePeerInfo(const uint8_t* data, size_t size, PeerInfo* out);

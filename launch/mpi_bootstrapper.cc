@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "launch/mpi_factory.h"
+#include "src/common/logging.h"
 
 namespace ferry::launch {
 namespace {
@@ -42,6 +43,7 @@ class MpiBootstrapper final : public Bootstrapper {
   uint32_t Size() const override { return size_; }
 
   Result<Topology> Exchange(const PeerInfo& mine) override {
+    FERRY_LOG(INFO) << "bootstrap: mpi, rank " << rank_ << " of " << size_;
     std::string blob = EncodePeerInfo(mine);
     int len = static_cast<int>(blob.size());
     std::vector<int> lens(size_);
@@ -98,5 +100,7 @@ class MpiBootstrapper final : public Bootstrapper {
 }  // namespace
 
 Result<std::unique_ptr<Bootstrapper>> CreateMpiBootstrapper() { return MpiBootstrapper::Create(); }
+
+bool HaveMpiBootstrapper() { return true; }
 
 }  // namespace ferry::launch

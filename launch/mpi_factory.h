@@ -9,5 +9,7 @@
 namespace ferry::launch {
 
 Result<std::unique_ptr<Bootstrapper>> CreateMpiBootstrapper();
+// True when this build contains the MPI bootstrapper.
+bool HaveMpiBootstrapper();
 
 }  // namespace ferry::launch

@@ -3,9 +3,11 @@
 namespace ferry::launch {
 
 Result<std::unique_ptr<Bootstrapper>> CreateMpiBootstrapper() {
-  return FailedPreconditionError(
-      "this process was started by an MPI launcher, but this ferry was built without MPI "
-      "(install libopenmpi-dev and rebuild with FERRY_WITH_MPI=ON)");
+  return UnavailableError(
+      "the MPI bootstrap is not in this build of ferry (install libopenmpi-dev and rebuild "
+      "with FERRY_WITH_MPI=ON)");
 }
+
+bool HaveMpiBootstrapper() { return false; }
 
 }  // namespace ferry::launch

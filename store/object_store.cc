@@ -213,6 +213,13 @@ std::optional<Buffer> ObjectStore::Get(const ObjectId& id) {
   return std::nullopt;
 }
 
+bool ObjectStore::MakePrimary(const ObjectId& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return false;
+  it->second.primary = true;
+  return true;
+}
+
 void ObjectStore::Erase(const ObjectId& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;

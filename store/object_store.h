@@ -93,6 +93,9 @@ class ObjectStore {
   // Read, with every failure as "not here" (the caller then asks the owner).
   std::optional<Buffer> Get(const ObjectId& id);
   void Erase(const ObjectId& id);
+  // Makes a cached copy the primary one (spilled when room is short, never evicted): its
+  // holder left and handed it over. False if it is not here.
+  bool MakePrimary(const ObjectId& id);
   // Where a peer reads the object: this node, address, size and the packed key.
   Result<wire::Location> LocationOf(const ObjectId& id) const;
   // Seal(id, data, primary=true), then LocationOf(id).

@@ -93,6 +93,7 @@ struct NodeInfo {
   bool alive = true;
   uint32_t rank = 0;
   std::string hostname;
+  int pid = 0;  // of the node's process
   std::map<std::string, double> resources;  // what the node offers in total
 };
 
@@ -101,6 +102,12 @@ NodeId GetCurrentNodeId();
 /// Every node of the cluster, as this process's view knows it (refreshed by the head's
 /// broadcasts every resource_report_ms).
 std::vector<NodeInfo> GetNodes();
+/// Asks the head to drain `node`: nothing new is placed there, queued tasks go back to their
+/// owners (no retry spent), running ones finish (for at most drain_grace_ms), the primary
+/// copies of objects it holds move to their owners, and the node leaves the cluster (its
+/// process exits 0). Returns at once; GetNodes() shows it dead once it left. Throws
+/// ferry::Error for the head or a node that is not alive.
+void DrainNode(const NodeId& node, const std::string& reason = "requested through DrainNode");
 /// Sum of every live node's resources.
 std::map<std::string, double> GetClusterResources();
 /// Sum of what live nodes reported free (no fresher than resource_report_ms).

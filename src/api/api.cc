@@ -15,6 +15,7 @@
 #include <shared_mutex>
 
 #include "ferry/ferry.h"
+#include "launch/join_bootstrapper.h"
 #include "src/api/exit_status.h"
 #include "src/api/runtime.h"
 #include "src/scheduler/policy.h"
@@ -182,7 +183,15 @@ void Init(const Config& base, int& argc, char**& argv) {
   std::unique_lock<std::shared_mutex> lock(g_mu);
   if (g_runtime) throw RuntimeError("ferry::Init called twice without Shutdown");
   if (!g_boot) {
-    auto boot = launch::CreateBootstrapper(config.bootstrap);
+    // An address to join is an explicit instruction: it wins over what the launcher shows
+    // (a joiner started by `srun -n 1` inside an allocation sees a PMIx server too).
+    const bool join = config.bootstrap == "join" ||
+                      (config.bootstrap == "auto" && !config.address.empty());
+    auto boot = join ? launch::CreateJoinBootstrapper(
+                           {config.address, config.token,
+                            std::chrono::milliseconds(std::max(1, config.join_timeout_ms)),
+                            config.launch_id})
+                     : launch::CreateBootstrapper(config.bootstrap);
     if (!boot.ok()) FailInit("bootstrap failed: " + boot.status().ToString(), 1, true);
     g_boot = std::move(boot).value();
     api::InstallExitReport(g_boot->Rank());
@@ -193,8 +202,10 @@ void Init(const Config& base, int& argc, char**& argv) {
     lock.unlock();
     // Alone in the job (embedded, or a 1-rank launch), a failure is the caller's to handle.
     if (g_boot->Size() <= 1) throw RuntimeError("ferry::Init: " + rt.status().ToString());
-    FailInit("rank " + std::to_string(g_boot->Rank()) + ": " + rt.status().message(), 1,
-             every_rank_fails);
+    FailInit((g_boot->Name() == "join" ? std::string("joining the cluster")
+                                        : "rank " + std::to_string(g_boot->Rank())) +
+                 ": " + rt.status().message(),
+             1, every_rank_fails);
   }
   g_runtime = std::shared_ptr<api::Runtime>(std::move(rt).value());
   g_epoch.fetch_add(1);
@@ -506,6 +517,8 @@ LocalStats GetLocalStats() {
     s.pending_tasks = c.pending_tasks;
     s.tasks_retried = c.tasks_retried;
     s.objects_rebuilt = c.objects_rebuilt;
+    s.tasks_handed_back = c.tasks_handed_back;
+    s.objects_taken_over = c.objects_taken_over;
     s.lineage_bytes = c.lineage_bytes;
     s.memory_used = rt->raylet()->memory().used;
     s.memory_total = rt->raylet()->memory().total;
@@ -593,18 +606,37 @@ std::vector<NodeInfo> GetNodes() {
   scheduler::ClusterView view =
       OnLoop<scheduler::ClusterView>(rt.get(), [&] { return rt->core()->cluster_view(); });
   std::vector<NodeInfo> out;
+  const std::vector<launch::PeerInfo> peers = rt->peers();
   for (const scheduler::NodeView& n : view.nodes) {
     NodeInfo info;
     info.id = n.id;
     info.alive = n.alive;
     info.rank = n.id.value();
-    for (const launch::PeerInfo& p : rt->peers())
-      if (p.rank == n.id.value()) info.hostname = p.hostname;
+    for (const launch::PeerInfo& p : peers) {
+      if (p.rank != n.id.value()) continue;
+      info.hostname = p.hostname;
+      info.pid = p.pid;
+    }
     info.resources = n.total.ToMap();
     out.push_back(std::move(info));
   }
   std::sort(out.begin(), out.end(), [](const NodeInfo& a, const NodeInfo& b) { return a.id < b.id; });
   return out;
+}
+
+void DrainNode(const NodeId& node, const std::string& reason) {
+  auto rt = Current();
+  std::string problem = OnLoop<std::string>(rt.get(), [&]() -> std::string {
+    if (node == NodeId(0)) return "the head (node-0) cannot leave its cluster";
+    for (const scheduler::NodeView& n : rt->core()->cluster_view().nodes) {
+      if (n.id != node) continue;
+      if (!n.alive) return node.ToString() + " is dead";
+      rt->RequestDrain(node, reason);
+      return "";
+    }
+    return node.ToString() + " is not a node of this cluster";
+  });
+  if (!problem.empty()) throw RuntimeError("ferry::DrainNode: " + problem);
 }
 
 std::map<std::string, double> GetClusterResources() {

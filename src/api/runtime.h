@@ -5,6 +5,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -14,6 +15,7 @@
 #include "launch/bootstrapper.h"
 #include "src/common/event_loop.h"
 #include "src/core/core_worker.h"
+#include "src/gcs/autoscaler.h"
 #include "src/gcs/gcs.h"
 #include "src/raylet/object_manager.h"
 #include "src/raylet/raylet.h"
@@ -43,9 +45,15 @@ class Runtime {
   // What this rank offers, and the GPU ids behind its GPU resource. Immutable after Start.
   const ResourceSet& resources() const { return resources_; }
   const std::vector<int>& gpu_ids() const { return gpu_ids_; }
-  // Every rank as bootstrap found it (host, pid). Immutable after Start.
-  const std::vector<launch::PeerInfo>& peers() const { return peers_; }
+  // Every node that was ever a member (host, pid), as bootstrap found them and as they joined.
+  // Thread-safe (a copy).
+  std::vector<launch::PeerInfo> peers() const;
+  // The session directory on this host. Immutable after Start.
+  const std::string& session_dir() const { return session_dir_; }
   gcs::GcsServer* gcs() { return gcs_.get(); }
+
+  // Loop thread: asks the head to drain `node` (kDrainRequest).
+  void RequestDrain(NodeId node, const std::string& reason);
 
   // Worker ranks: blocks until the head says shut down (or is lost), then stops.
   // Returns the process exit code.
@@ -58,9 +66,22 @@ class Runtime {
   Status Init(const Config& config, launch::Bootstrapper* boot, bool* every_rank_fails);
   void RegisterHandlers();
   void OnPeerError(NodeId peer, const Status& why);
+  // Membership (loop thread). The head answers a joiner, then announces it once it is ready;
+  // the other members connect to it when told.
+  void HandleJoinRequest(NodeId from, const internal::Buffer& msg);
+  void HandleJoinReady(NodeId from);
+  void HandleNodeJoined(NodeId from, const internal::Buffer& msg);
+  void AddPeer(launch::PeerInfo peer);
+  // Drain of this node (loop thread): hand queued tasks back, let running ones finish (for at
+  // most drain_grace_ms), hand primary copies to their owners, then tell the head it is done.
+  void BeginDrain(const std::string& reason);
+  void DrainStep();
+  void HandleHandOffDone(NodeId from, const internal::Buffer& msg);
   // Loop thread. Every part of this process forgets `node` (once per node).
   void HandleNodeDead(NodeId node, const std::string& why);
   void StopLocal();
+  // Head: the autoscaler of config.autoscaler_provider, if any.
+  Status StartAutoscaler();
 
   Config config_;
   NodeId self_;
@@ -68,7 +89,12 @@ class Runtime {
   std::string session_dir_;
   ResourceSet resources_;
   std::vector<int> gpu_ids_;
-  std::vector<launch::PeerInfo> peers_;
+  std::string session_id_;
+  std::string session_name_;
+  std::string token_;        // the session's; the head checks joiners against it
+  std::string head_listen_;  // host:port of the head's join listener ("" when it has none)
+  uint64_t function_hash_ = 0;
+  uint64_t function_count_ = 0;
 
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<transport::Transport> transport_;
@@ -79,9 +105,30 @@ class Runtime {
   std::unique_ptr<core::CoreWorker> core_;
   std::unique_ptr<gcs::GcsServer> gcs_;        // head only
   std::unique_ptr<gcs::HeadMonitor> monitor_;  // workers only
+  std::unique_ptr<gcs::Autoscaler> autoscaler_;  // head only, when configured
 
   std::set<NodeId> dead_;  // loop thread
   uint64_t beat_timer_ = 0;
+  // Head, loop thread: joiners answered but not yet ready, with their give-up timers.
+  struct PendingJoin {
+    launch::PeerInfo info;
+    std::string launch_id;
+    std::set<NodeId> told;  // the members its answer named
+    uint64_t timer = 0;
+  };
+  std::map<NodeId, PendingJoin> pending_joins_;
+  // This node's drain (loop thread).
+  enum class DrainPhase { kNone, kTasks, kObjects, kLeaving };
+  DrainPhase drain_phase_ = DrainPhase::kNone;
+  std::string drain_reason_;
+  std::chrono::steady_clock::time_point drain_since_;
+  std::set<NodeId> handoff_owners_;  // owners that have not confirmed their copies yet
+  size_t abandoned_tasks_ = 0;      // running tasks handed back after the grace period
+  uint64_t drain_timer_ = 0;
+  uint64_t signal_timer_ = 0;
+
+  mutable std::mutex peers_mu_;
+  std::vector<launch::PeerInfo> peers_;  // Guarded by peers_mu_.
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -79,6 +79,14 @@ uint64_t EventLoop::AddTimer(std::chrono::milliseconds period, std::function<voi
   return id;
 }
 
+uint64_t EventLoop::AddOneShot(std::chrono::milliseconds delay, std::function<void()> fn) {
+  const uint64_t id = next_timer_id_;
+  return AddTimer(delay, [this, id, fn = std::move(fn)] {
+    CancelTimer(id);  // before the call: `fn` may add timers
+    fn();
+  });
+}
+
 void EventLoop::CancelTimer(uint64_t id) {
   std::erase_if(timers_, [id](const Timer& t) { return t.id == id; });
 }

@@ -43,6 +43,8 @@ class EventLoop {
   // Runs `fn` every `period` (first after one period) until cancelled. Returns its id.
   uint64_t AddTimer(std::chrono::milliseconds period, std::function<void()> fn);
   void CancelTimer(uint64_t id);
+  // Runs `fn` once, `delay` from now; CancelTimer(id) before then calls it off.
+  uint64_t AddOneShot(std::chrono::milliseconds delay, std::function<void()> fn);
 
   // True between Start() and Stop(). Same thread rules as Start/Stop.
   bool running() const { return thread_.joinable(); }

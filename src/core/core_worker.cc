@@ -182,14 +182,17 @@ void CoreWorker::DoSubmit(wire::TaskSpec spec, Holds holds) {
 }
 
 bool CoreWorker::RetryTask(Pending& p) {
-  if (!p.retry_spec || p.retry_spec->max_retries == 0) return false;
+  // A node that left gracefully lost nothing by failing: what it still had is placed again
+  // without spending a retry (a task forwarded to it as it went, say).
+  const bool spend = left_.count(p.node) == 0;
+  if (!p.retry_spec || (spend && p.retry_spec->max_retries == 0)) return false;
   wire::TaskSpec& spec = *p.retry_spec;
-  if (spec.max_retries > 0) spec.max_retries--;
+  if (spend && spec.max_retries > 0) spec.max_retries--;
   spec.spillbacks = 0;
   if (auto it = view_index_.find(p.node); it != view_index_.end())
     view_.nodes[it->second].inflight.Subtract(p.demand);
   p.node = NodeId();
-  tasks_retried_++;
+  (spend ? tasks_retried_ : tasks_handed_back_)++;
   Place(spec, p);  // may end the task (nothing can run it now): `p` is not used after
   return true;
 }
@@ -272,10 +275,39 @@ void CoreWorker::HandleTaskForwarded(NodeId from, const Buffer& msg) {
                                   << ": " << st.ToString();
     return;
   }
-  for (const auto& [task, node] : forwards) {
+  for (const auto& [task, fwd_node] : forwards) {
+    NodeId node = fwd_node;
     auto it = pending_.find(task);
-    if (it == pending_.end() || it->second.node != from) continue;  // done, or moved again
+    if (it == pending_.end()) continue;  // done
+    if (it->second.node != from) {
+      // Handed back by a node before the note of the raylet that forwarded it there came.
+      if (node.IsNil()) early_handbacks_[task] = from;
+      continue;
+    }
+    if (auto e = early_handbacks_.find(task); e != early_handbacks_.end()) {
+      if (!node.IsNil() && e->second == node) node = NodeId();  // it is back already
+      early_handbacks_.erase(e);
+    }
     Pending& p = it->second;
+    if (node.IsNil()) {
+      // Handed back by a node that is leaving: placed again, and no retry is spent.
+      if (!p.retry_spec) {
+        FailTask(task, wire::ErrorKind::kObjectLost,
+                 "task " + task.ToString() + " was handed back by " + from.ToString() +
+                     ", which is leaving, and cannot be placed again");
+        continue;
+      }
+      if (auto v = view_index_.find(p.node); v != view_index_.end()) {
+        view_.nodes[v->second].inflight.Subtract(p.demand);
+        // The head's word that it is draining may still be on its way: not there again.
+        view_.nodes[v->second].draining = true;
+      }
+      p.node = NodeId();
+      p.retry_spec->spillbacks = 0;
+      tasks_handed_back_++;
+      Place(*p.retry_spec, p);
+      continue;
+    }
     if (auto v = view_index_.find(p.node); v != view_index_.end())
       view_.nodes[v->second].inflight.Subtract(p.demand);
     p.node = node;
@@ -287,6 +319,58 @@ void CoreWorker::HandleTaskForwarded(NodeId from, const Buffer& msg) {
                    task.ToString() + ") was lost: it was forwarded to " + node.ToString() +
                    ", which died, and it has no retries left");
   }
+}
+
+void CoreWorker::HandleHandOff(NodeId from, const Buffer& msg) {
+  std::vector<ObjectId> ids;
+  if (Status st = wire::DecodeFreeObjects(msg, &ids); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed HandOff from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  struct Batch {
+    size_t left = 0;
+    std::vector<ObjectId> taken;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->left = ids.size() + 1;  // +1: the loop below, so that the reply goes once at the end
+  auto done_one = [this, from, batch] {
+    if (--batch->left != 0) return;
+    messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kHandOffDone),
+                     wire::EncodeFreeObjects(batch->taken));
+  };
+  for (const ObjectId& id : ids) {
+    auto it = owned_.find(id);
+    if (it == owned_.end() || !it->second.ready ||
+        it->second.value.kind != wire::ObjectValue::Kind::kLocation ||
+        it->second.value.location.node != from) {
+      done_one();  // freed, or its primary copy is elsewhere: nothing to take
+      continue;
+    }
+    const wire::ObjectValue value = it->second.value;
+    objects_->Materialize(id, value, [this, id, from, batch, done_one](const raylet::Resolved& r) {
+      auto it = owned_.find(id);
+      Result<wire::Location> loc = UnavailableError("not fetched");
+      if (r.ok && store_->MakePrimary(id)) loc = store_->LocationOf(id);
+      if (!loc.ok()) {
+        FERRY_LOG(WARNING) << "could not take over " << id << " from " << from
+                           << ", which is leaving: "
+                           << (r.ok ? loc.status().ToString() : r.error.message)
+                           << "; it will be rebuilt if it is needed";
+      } else if (it != owned_.end() && it->second.value.kind == wire::ObjectValue::Kind::kLocation &&
+                 it->second.value.location.node == from) {
+        it->second.value.location = std::move(loc).value();
+        std::erase(it->second.copies, from);
+        if (std::find(it->second.copies.begin(), it->second.copies.end(), options_.self) ==
+            it->second.copies.end())
+          it->second.copies.push_back(options_.self);
+        batch->taken.push_back(id);
+        objects_taken_over_++;
+      }
+      done_one();
+    });
+  }
+  done_one();
 }
 
 void CoreWorker::Enqueue(NodeId node, wire::TaskSpec spec) {
@@ -360,6 +444,7 @@ void CoreWorker::HandleTaskResults(NodeId from, std::vector<wire::TaskResult> re
       }
     }
     Pending p = std::move(pit->second);
+    early_handbacks_.erase(pit->first);
     pending_.erase(pit);
     if (auto it = view_index_.find(p.node); it != view_index_.end())
       view_.nodes[it->second].inflight.Subtract(p.demand);
@@ -661,6 +746,7 @@ std::optional<Resolved> CoreWorker::TryGetReady(const ObjectId& id) const {
 
 void CoreWorker::OnNodeDead(NodeId node, const std::string& why) {
   if (!dead_.insert(node).second) return;
+  if (wire::LeftGracefully(why)) left_.insert(node);
   if (auto it = view_index_.find(node); it != view_index_.end())
     view_.nodes[it->second].alive = false;
   // Tasks that were running (or queued) there are re-run elsewhere while retries last.
@@ -743,6 +829,7 @@ void CoreWorker::FailTask(const TaskId& task, wire::ErrorKind kind, const std::s
   auto pit = pending_.find(task);
   if (pit == pending_.end()) return;
   Pending p = std::move(pit->second);
+  early_handbacks_.erase(pit->first);
   pending_.erase(pit);
   ObjectId ret{task, 0};
   if (auto oit = owned_.find(ret); oit != owned_.end()) {

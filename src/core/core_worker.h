@@ -47,6 +47,8 @@ struct CoreStats {
   int64_t lineage_bytes = 0;  // specs kept to rebuild lost objects
   uint64_t tasks_retried = 0;
   uint64_t objects_rebuilt = 0;  // re-runs started to rebuild a lost object
+  uint64_t tasks_handed_back = 0;   // by leaving nodes, placed again (no retry spent)
+  uint64_t objects_taken_over = 0;  // primary copies moved here from leaving nodes
 };
 
 class CoreWorker {
@@ -114,6 +116,10 @@ class CoreWorker {
   void ApplyClusterView(const std::vector<wire::NodeState>& states);
   // A raylet spilled our tasks back to another node.
   void HandleTaskForwarded(NodeId from, const Buffer& msg);
+  // A node that is leaving hands over the primary copies it holds of objects this process
+  // owns (kHandOff): each is fetched into this process's store, becomes its primary copy
+  // there, and the holder is told which were taken (kHandOffDone) once all are done.
+  void HandleHandOff(NodeId from, const Buffer& msg);
   // Loop thread. Tasks of this process that no node can run (yet), with the reason.
   struct Infeasible {
     TaskId task;
@@ -136,7 +142,8 @@ class CoreWorker {
   void WhenBorrowsSettled(std::function<void()> cb);
 
   CoreStats stats() const {
-    return {owned_.size(), pending_.size(), lineage_bytes_, tasks_retried_, objects_rebuilt_};
+    return {owned_.size(),     pending_.size(),    lineage_bytes_, tasks_retried_,
+            objects_rebuilt_, tasks_handed_back_, objects_taken_over_};
   }
   // Loop thread. Calls fn(id, ready, value, copies) for every owned object.
   template <typename Fn>
@@ -257,6 +264,11 @@ class CoreWorker {
   uint64_t lineage_seq_ = 0;
   std::deque<std::pair<ObjectId, uint64_t>> lineage_order_;  // oldest first; stale entries skipped
   uint64_t tasks_retried_ = 0;
+  uint64_t tasks_handed_back_ = 0;
+  std::unordered_set<NodeId> left_;  // dead nodes that left gracefully (drained)
+  // Tasks a leaving node handed back before this owner learnt they were forwarded there.
+  std::unordered_map<TaskId, NodeId> early_handbacks_;
+  uint64_t objects_taken_over_ = 0;
   uint64_t objects_rebuilt_ = 0;
   std::vector<wire::TaskSpec> infeasible_;
   std::vector<std::string> infeasible_reasons_;  // parallel to infeasible_

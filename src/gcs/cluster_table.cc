@@ -8,6 +8,7 @@ wire::NodeState ToState(const scheduler::NodeView& node) {
   wire::NodeState s;
   s.node = node.id;
   s.alive = node.alive;
+  s.draining = node.draining;
   s.total = node.total;
   s.available = node.available;
   s.reserved = node.reserved;
@@ -31,6 +32,7 @@ bool ApplyStates(scheduler::ClusterView& view, std::unordered_map<NodeId, size_t
     if (!n.alive && s.alive) continue;  // the dead stay dead
     freed |= !n.available.Contains(s.available) || !n.total.Contains(s.total);
     n.alive = s.alive;
+    n.draining = s.draining;
     n.total = s.total;
     n.available = s.available;
     n.reserved = s.reserved;
@@ -53,6 +55,15 @@ void ClusterTable::AddNode(NodeId id, ResourceSet total) {
   n.total = std::move(total);
   view_.nodes.push_back(std::move(n));
   Changed(id);
+  Freed();
+}
+
+void ClusterTable::SendFullView(NodeId to) {
+  std::vector<wire::NodeState> states;
+  states.reserve(view_.nodes.size());
+  for (const scheduler::NodeView& n : view_.nodes) states.push_back(ToState(n));
+  messenger_->Send(to, static_cast<uint16_t>(wire::MsgType::kClusterView),
+                   wire::EncodeNodeStates(states));
 }
 
 void ClusterTable::Start() {
@@ -95,6 +106,13 @@ void ClusterTable::MarkDead(NodeId node) {
   scheduler::NodeView* n = Find(node);
   if (n == nullptr || !n->alive) return;
   n->alive = false;
+  Changed(node);
+}
+
+void ClusterTable::MarkDraining(NodeId node) {
+  scheduler::NodeView* n = Find(node);
+  if (n == nullptr || !n->alive || n->draining) return;
+  n->draining = true;
   Changed(node);
 }
 

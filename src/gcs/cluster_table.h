@@ -25,7 +25,11 @@ class ClusterTable {
   ClusterTable(EventLoop* loop, transport::Messenger* messenger,
                std::chrono::milliseconds period);
 
+  // A node that joined (or one known at start): broadcast with the next changes, and what
+  // waits for resources tries again.
   void AddNode(NodeId id, ResourceSet total);
+  // Sends the whole view to `to` (a node that just joined knows nothing of the others' load).
+  void SendFullView(NodeId to);
   void Start();
   void Stop();
 
@@ -37,6 +41,8 @@ class ClusterTable {
   void Reserve(NodeId node, const ResourceSet& r, int actors);
   void Unreserve(NodeId node, const ResourceSet& r, int actors);
   void MarkDead(NodeId node);
+  // Nothing new is placed there any more (it is leaving).
+  void MarkDraining(NodeId node);
   // A committed placement-group bundle adds the group's own resources to its node; removing
   // the group takes them away again.
   void AddCapacity(NodeId node, const ResourceSet& capacity);

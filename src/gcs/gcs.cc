@@ -1,5 +1,7 @@
 #include "src/gcs/gcs.h"
 
+#include <algorithm>
+
 #include "src/common/logging.h"
 #include "src/wire/messages.h"
 
@@ -19,6 +21,7 @@ GcsServer::GcsServer(EventLoop* loop, const Clock* clock, transport::Messenger* 
   for (const NodeEntry& n : nodes_) {
     cluster_.AddNode(n.id, n.resources);
     if (!n.alive) cluster_.MarkDead(n.id);
+    next_id_ = std::max(next_id_, n.id.value() + 1);
   }
   cluster_.OnFreed([this] {
     actors_.TryPending();
@@ -33,6 +36,19 @@ void GcsServer::Start() {
     beat_timer_ = loop_->AddTimer(timing_.heartbeat_period, [this] { Beat(); });
   cluster_.Start();
   pgs_.Start();
+}
+
+void GcsServer::AddNode(NodeEntry entry) {
+  const NodeId id = entry.id;
+  FERRY_LOG(INFO) << id << " joined from " << entry.hostname << " (pid " << entry.pid
+                  << ") offering " << entry.resources.ToString();
+  cluster_.AddNode(id, entry.resources);
+  nodes_.push_back(std::move(entry));
+  last_heard_.resize(nodes_.size(), clock_->Now());
+  last_heard_.back() = clock_->Now();
+  cluster_.SendFullView(id);
+  if (beat_timer_ == 0)
+    beat_timer_ = loop_->AddTimer(timing_.heartbeat_period, [this] { Beat(); });
 }
 
 void GcsServer::Beat() {
@@ -105,7 +121,74 @@ void GcsServer::BeginShutdown(std::chrono::milliseconds timeout,
   MaybeFinishShutdown(false);
 }
 
+NodeEntry* GcsServer::FindEntry(NodeId node) {
+  for (NodeEntry& n : nodes_)
+    if (n.id == node) return &n;
+  return nullptr;
+}
+
+bool GcsServer::IsDraining(NodeId node) const {
+  for (const NodeEntry& n : nodes_)
+    if (n.id == node) return n.alive && !n.draining.empty();
+  return false;
+}
+
+Status GcsServer::Drain(NodeId node, const std::string& reason) {
+  if (node == messenger_->self())
+    return FailedPreconditionError("the head (" + node.ToString() + ") cannot leave its cluster");
+  NodeEntry* entry = FindEntry(node);
+  if (entry == nullptr) return NotFoundError(node.ToString() + " is not a node of this cluster");
+  if (!entry->alive) return FailedPreconditionError(node.ToString() + " is dead already");
+  if (!entry->draining.empty())
+    return AlreadyExistsError(node.ToString() + " is draining already (" + entry->draining + ")");
+  if (shutting_down_) return FailedPreconditionError("the cluster is shutting down");
+  entry->draining = reason.empty() ? std::string("requested") : reason;
+  FERRY_LOG(INFO) << "draining " << node << " (" << entry->hostname << ", pid " << entry->pid
+                  << "): " << entry->draining;
+  cluster_.MarkDraining(node);
+  messenger_->Send(node, static_cast<uint16_t>(wire::MsgType::kDrain),
+                   wire::EncodeNodeDeaths({{node, entry->draining}}));
+  return Status::Ok();
+}
+
+void GcsServer::HandleDrainRequest(NodeId from, const Buffer& msg) {
+  std::vector<std::pair<NodeId, std::string>> requests;
+  if (Status st = wire::DecodeNodeDeaths(msg, &requests); !st.ok()) {
+    FERRY_LOG_RATE_LIMITED(ERROR) << "dropped a malformed DrainRequest from " << from << ": "
+                                  << st.ToString();
+    return;
+  }
+  for (const auto& [node, reason] : requests) {
+    if (Status st = Drain(node, reason); !st.ok() && st.code() != StatusCode::kAlreadyExists)
+      FERRY_LOG(WARNING) << "cannot drain " << node << " as " << from
+                         << " asked: " << st.message();
+  }
+}
+
+void GcsServer::HandleLeave(NodeId from) {
+  NodeEntry* entry = FindEntry(from);
+  if (entry == nullptr || !entry->alive || entry->draining.empty() || entry->leaving) {
+    FERRY_LOG_RATE_LIMITED(WARNING) << "dropped a Leave from " << from << ": it is not draining";
+    return;
+  }
+  entry->leaving = true;
+  messenger_->Send(from, static_cast<uint16_t>(wire::MsgType::kShutdown), wire::EncodeSeq(++seq_));
+  // Declared gone once it confirms; its endpoint is closed only then, so the word reaches it.
+  loop_->AddOneShot(std::chrono::seconds(5), [this, from] { FinishLeave(from); });
+}
+
+void GcsServer::FinishLeave(NodeId node) {
+  NodeEntry* entry = FindEntry(node);
+  if (entry == nullptr || !entry->alive || !entry->leaving) return;
+  DeclareDead(node, std::string(wire::kLeftTheCluster) + " after draining (" + entry->draining + ")",
+              /*tell_it=*/false);
+}
+
 void GcsServer::HandleShutdownAck(NodeId from) {
+  if (NodeEntry* entry = FindEntry(from); entry != nullptr && entry->leaving) {
+    FinishLeave(from);
+    return;
+  }
   awaiting_ack_.erase(from);
   MaybeFinishShutdown(false);
 }
@@ -118,7 +201,9 @@ void GcsServer::DeclareDead(NodeId node, const std::string& why, bool tell_it) {
   if (entry == nullptr || !entry->alive) return;
   entry->alive = false;
   // At shutdown, a worker that exits before its acknowledgement is read is no failure.
-  if (shutting_down_) {
+  if (entry->leaving) {
+    FERRY_LOG(INFO) << node << " (" << entry->hostname << ", pid " << entry->pid << ") " << why;
+  } else if (shutting_down_) {
     FERRY_LOG(INFO) << node << " left during shutdown: " << why;
   } else {
     FERRY_LOG(WARNING) << node << " (" << entry->hostname << ", pid " << entry->pid

@@ -1,5 +1,6 @@
 // The head's control service (GcsServer) and the workers' watch on it (HeadMonitor).
-// In this release membership is fixed at bootstrap: the GCS keeps the node table, the cluster
+// Membership starts as bootstrap found it and changes as nodes join (AddNode) or die: the GCS
+// keeps the node table, the cluster
 // view (ClusterTable), the actor table (ActorDirectory) and the placement groups, exchanges
 // heartbeats with every worker, and coordinates shutdown (every worker confirms before the
 // head goes).
@@ -34,6 +35,8 @@ struct NodeEntry {
   int pid = 0;
   ResourceSet resources;
   bool alive = true;
+  std::string draining;  // why it is leaving; empty while it is not
+  bool leaving = false;  // drained, let go, its acknowledgement awaited
 };
 
 class GcsServer {
@@ -61,6 +64,20 @@ class GcsServer {
   // it may be gone) is told, then `on_dead` runs.
   void DeclareDead(NodeId node, const std::string& why, bool tell_it = true);
   bool IsAlive(NodeId node) const;
+  // Membership. Node ids are never reused: a joiner gets one above every id ever given.
+  NodeId ReserveNodeId() { return NodeId(next_id_++); }
+  // Adds a node that joined: heartbeats, the cluster view (the whole of it is sent to the
+  // node), and placement all include it from now on. REQUIRES: id from ReserveNodeId.
+  void AddNode(NodeEntry entry);
+  bool shutting_down() const { return shutting_down_; }
+  // Drain: `node` leaves gracefully. Nothing new is placed there from now on and it is told
+  // to drain (kDrain). The head cannot leave; an unknown, dead or draining node is an error.
+  Status Drain(NodeId node, const std::string& reason);
+  void HandleDrainRequest(NodeId from, const Buffer& msg);
+  // The node finished draining: it is let go (kShutdown) and, once it confirms (or after a
+  // few seconds), declared gone to every other node; its copies were handed over already.
+  void HandleLeave(NodeId from);
+  bool IsDraining(NodeId node) const;
   // What every heartbeat period runs after sending: declares dead the workers silent for
   // longer than the timeout (public for tests with a fake clock).
   void CheckSilence();
@@ -72,11 +89,14 @@ class GcsServer {
  private:
   void Beat();
   void MaybeFinishShutdown(bool timed_out);
+  NodeEntry* FindEntry(NodeId node);
+  void FinishLeave(NodeId node);
 
   EventLoop* loop_;
   const Clock* clock_;
   transport::Messenger* messenger_;
   std::vector<NodeEntry> nodes_;
+  uint32_t next_id_ = 0;  // above every node id given
   Timing timing_;
   DeadCallback on_dead_;
   std::vector<Clock::TimePoint> last_heard_;  // parallel to nodes_

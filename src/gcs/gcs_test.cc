@@ -188,5 +188,51 @@ TEST_F(FailureDetectionTest, APeerReportIsTrustedButNotFromTheDead) {
   });
 }
 
+TEST_F(FailureDetectionTest, AJoinedNodeIsWatchedAndPlacedOn) {
+  OnHead([this] {
+    const NodeId joiner = gcs_->ReserveNodeId();
+    EXPECT_EQ(joiner, NodeId(3));  // above every id given
+    gcs_->AddNode({joiner, "n009", 300, ResourceSet::FromPairs({{"CPU", 2.0}}), true});
+    EXPECT_TRUE(gcs_->IsAlive(joiner));
+    ASSERT_NE(gcs_->cluster().Find(joiner), nullptr);
+    EXPECT_TRUE(scheduler::Accepts(*gcs_->cluster().Find(joiner)));
+    EXPECT_EQ(gcs_->ReserveNodeId(), NodeId(4));  // never reused
+  });
+  // Silent from joining on: declared dead like any other worker (node 2 too, never beating).
+  Run(3000ms);
+  OnHead([this] {
+    EXPECT_FALSE(gcs_->IsAlive(NodeId(3)));
+    EXPECT_EQ(declared_.size(), 2u);
+  });
+}
+
+TEST_F(FailureDetectionTest, DrainStopsPlacementAndALeaveIsNoFailure) {
+  OnHead([this] {
+    EXPECT_FALSE(gcs_->Drain(NodeId(0), "no").ok());  // the head cannot leave
+    EXPECT_FALSE(gcs_->Drain(NodeId(9), "no").ok());  // not a node
+    ASSERT_TRUE(gcs_->Drain(NodeId(1), "walltime").ok());
+    EXPECT_EQ(gcs_->Drain(NodeId(1), "again").code(), StatusCode::kAlreadyExists);
+    EXPECT_TRUE(gcs_->IsDraining(NodeId(1)));
+    EXPECT_TRUE(gcs_->IsAlive(NodeId(1)));
+    EXPECT_FALSE(scheduler::Accepts(*gcs_->cluster().Find(NodeId(1))));
+    // A Leave from a node that is not draining is ignored.
+    gcs_->HandleLeave(NodeId(2));
+    EXPECT_TRUE(gcs_->IsAlive(NodeId(2)));
+    // The drained node says it is done; once it confirms the shutdown it is gone.
+    gcs_->HandleLeave(NodeId(1));
+    EXPECT_TRUE(gcs_->IsAlive(NodeId(1)));
+    gcs_->HandleShutdownAck(NodeId(1));
+    EXPECT_FALSE(gcs_->IsAlive(NodeId(1)));
+    ASSERT_EQ(declared_.size(), 1u);
+    EXPECT_NE(declared_[0].second.find("left the cluster after draining (walltime)"),
+              std::string::npos)
+        << declared_[0].second;
+  });
+  // The other worker learns it left; the node that left is not told it is dead.
+  Seen seen = log_.Next(wire::MsgType::kNodeDead);
+  EXPECT_EQ(seen.at, NodeId(2));
+  EXPECT_EQ(log_.Pending(wire::MsgType::kNodeDead), 0u);
+}
+
 }  // namespace
 }  // namespace ferry::gcs

@@ -167,6 +167,10 @@ void Raylet::SubmitTasks(NodeId from, std::vector<wire::TaskSpec> specs) {
     // Results go to the task's owner, whoever forwarded it here.
     const NodeId owner = spec.id.owner;
     std::shared_ptr<Task> task = NewTask(owner, std::move(spec));
+    if (draining_) {
+      ReturnTask(task);
+      continue;
+    }
     task->demand = ResourceSet::FromPairs(task->spec.resources);
     if (!total_.Contains(task->demand)) {
       if (PlacementGroupId pg = RemovedGroupOf(*task); !pg.IsNil()) {
@@ -205,6 +209,10 @@ void Raylet::LocateArgs(const std::shared_ptr<Task>& task) {
         FailRemovedGroupTask(task, pg);
         return;
       }
+      if (draining_) {
+        ReturnTask(task);
+        return;
+      }
       awaiting_args_.push_back(task);
       AdmitArgs();
       Spillback();
@@ -229,6 +237,11 @@ void Raylet::FetchArgs(const std::shared_ptr<Task>& task) {
 }
 
 void Raylet::PushReady(std::shared_ptr<Task> task) {
+  if (draining_ && !task->actor) {
+    ReleaseArgSlot(task);
+    ReturnTask(task);
+    return;
+  }
   ready_count_++;
   for (ShapeQueue& q : shapes_) {
     if (q.demand == task->demand) {
@@ -363,6 +376,8 @@ void Raylet::Dispatch() {
       if (task->actor) {
         task->actor->holds_resources = true;
         task->actor->gpus = task->gpus;
+      } else {
+        running_.insert(task);
       }
       batch.push_back(MakeBody(std::move(task)));
     }
@@ -437,7 +452,8 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
       result = store::ObjectStore::CopyIntoArena(store_->arena(), std::move(result));
     loop_->Post([this, task, result = std::move(result), error = std::move(error)]() mutable {
       Release(task->demand, task->gpus);
-      Finished(task, std::move(result), std::move(error));
+      running_.erase(task);
+      if (!task->returned) Finished(task, std::move(result), std::move(error));
       Dispatch();
     });
   };
@@ -917,6 +933,66 @@ Raylet::ForwardOutcome Raylet::Forward(const std::shared_ptr<Task>& task) {
     loop_->Post([this] { FlushForwards(); });
   }
   return ForwardOutcome::kForwarded;
+}
+
+void Raylet::ReturnTask(const std::shared_ptr<Task>& task) {
+  FERRY_LOG(DEBUG) << "handing " << task->spec.id << " (" << task->spec.name << ") back to "
+                   << task->owner << ": this node is leaving";
+  forward_notes_[task->owner].emplace_back(task->spec.id, NodeId());
+  if (!forward_posted_) {
+    forward_posted_ = true;
+    loop_->Post([this] { FlushForwards(); });
+  }
+}
+
+void Raylet::BeginDrain() {
+  if (draining_) return;
+  draining_ = true;
+  size_t returned = 0;
+  for (ShapeQueue& q : shapes_) {
+    std::deque<std::shared_ptr<Task>> kept;
+    for (std::shared_ptr<Task>& task : q.tasks) {
+      if (task->actor) {
+        kept.push_back(std::move(task));
+        continue;
+      }
+      ready_count_--;
+      ReleaseArgSlot(task);
+      ReturnTask(task);
+      returned++;
+    }
+    q.tasks = std::move(kept);
+  }
+  for (std::shared_ptr<Task>& task : awaiting_args_) {
+    ReturnTask(task);
+    returned++;
+  }
+  awaiting_args_.clear();
+  FERRY_LOG(INFO) << "draining: handed " << returned << " queued task(s) back to their owners, "
+                  << running_.size() << " running";
+  Report();
+}
+
+size_t Raylet::ReturnRunning() {
+  size_t n = 0;
+  for (const std::shared_ptr<Task>& task : running_) {
+    if (task->returned) continue;
+    task->returned = true;
+    ReturnTask(task);
+    n++;
+  }
+  return n;
+}
+
+bool Raylet::Idle() const {
+  for (const std::shared_ptr<Task>& task : running_)
+    if (!task->returned) return false;
+  return ready_count_ == 0 && awaiting_args_.empty() && locating_ == 0 && args_admitted_ == 0;
+}
+
+void Raylet::FlushNow() {
+  FlushForwards();
+  FlushReplies();
 }
 
 void Raylet::FlushForwards() {

@@ -95,6 +95,18 @@ class Raylet {
   void HandlePgPrepare(NodeId from, const Buffer& msg);
   void HandlePgCommit(NodeId from, const Buffer& msg);
   void HandlePgRelease(NodeId from, const Buffer& msg);
+  // Graceful leave. From now on no task starts here that has not started yet: queued ones and
+  // later arrivals go back to their owners (kTaskForwarded naming no node), which place them
+  // elsewhere without spending a retry. Running tasks finish; actor calls are still served.
+  void BeginDrain();
+  bool draining() const { return draining_; }
+  // After the grace period: the tasks still running are handed back too (whatever they
+  // return is not sent). Returns how many.
+  size_t ReturnRunning();
+  // No normal task is queued, locating or fetching arguments, or running here.
+  bool Idle() const;
+  // Sends the results waiting to be batched now.
+  void FlushNow();
   // Joins the executors after running tasks finish. Queued tasks are dropped. Called from
   // the main thread while the loop still runs; idempotent.
   void Stop();
@@ -121,6 +133,7 @@ class Raylet {
     ResourceSet demand;                 // what it holds while it runs (creations: for life)
     std::vector<int> gpus;              // GPU ids assigned while it runs
     bool holds_args = false;            // counted in args_admitted_
+    bool returned = false;              // handed back to its owner while it ran (drain)
     // Refs serialized into the result, held until the result's owner holds them too.
     std::vector<std::shared_ptr<internal::RefHandle>> result_refs;
   };
@@ -172,6 +185,8 @@ class Raylet {
   enum class ForwardOutcome { kForwarded, kPinned, kNoRoom };
   ForwardOutcome Forward(const std::shared_ptr<Task>& task);
   void FlushForwards();
+  // Hands a task that has not run back to its owner (drain).
+  void ReturnTask(const std::shared_ptr<Task>& task);
   void Report();
   wire::NodeState CurrentState() const;
   // Queued tasks whose demand names a resource this node no longer has (a removed group).
@@ -222,6 +237,9 @@ class Raylet {
   std::unordered_map<NodeId, std::vector<wire::TaskSpec>> forward_out_;
   std::unordered_map<NodeId, std::vector<std::pair<TaskId, NodeId>>> forward_notes_;
   bool forward_posted_ = false;
+  // Drain.
+  bool draining_ = false;
+  std::unordered_set<std::shared_ptr<Task>> running_;  // normal tasks on executors
   // Memory monitor.
   uint64_t memory_timer_ = 0;
   MemoryUsage memory_;

@@ -49,12 +49,12 @@ double Backlog(const NodeView& node, const ResourceSet& demand) {
 }
 
 bool Feasible(const NodeView& node, const ResourceSet& demand) {
-  return node.alive && node.total.Contains(demand);
+  return Accepts(node) && node.total.Contains(demand);
 }
 
 std::string NoNodeReason(const ClusterView& view, const ResourceSet& demand) {
   size_t alive = 0;
-  for (const NodeView& n : view.nodes) alive += n.alive;
+  for (const NodeView& n : view.nodes) alive += Accepts(n);
   return "no live node (of " + std::to_string(alive) + ") has " + demand.ToString() +
          " in total";
 }
@@ -149,6 +149,8 @@ Decision PickNode(const ClusterView& view, const PlacementRequest& req, NodeId l
       why = req.affinity_node.ToString() + " is not a node of this cluster";
     } else if (!node->alive) {
       why = req.affinity_node.ToString() + " is dead";
+    } else if (node->draining) {
+      why = req.affinity_node.ToString() + " is leaving the cluster (draining)";
     } else if (!node->total.Contains(demand)) {
       why = req.affinity_node.ToString() + " has " + node->total.ToString() +
             " in total, short of " + node->total.Shortfall(demand);
@@ -170,7 +172,7 @@ Decision PickActorNode(const ClusterView& view, const PlacementRequest& req, uin
   auto room = [&demand](const NodeView& node) {
     ResourceSet left = node.total;
     left.Subtract(node.reserved);
-    return node.alive && left.Contains(demand);
+    return Accepts(node) && left.Contains(demand);
   };
   if (req.strategy == Strategy::kNodeAffinity) {
     const NodeView* node = Find(view, req.affinity_node);
@@ -178,8 +180,9 @@ Decision PickActorNode(const ClusterView& view, const PlacementRequest& req, uin
     if (!req.soft) {
       std::string why = node == nullptr   ? " is not a node of this cluster"
                         : !node->alive    ? " is dead"
+                        : node->draining  ? " is leaving the cluster (draining)"
                                           : " has no " + demand.ToString() + " left unreserved";
-      return {node != nullptr && node->alive && node->total.Contains(demand)
+      return {node != nullptr && Accepts(*node) && node->total.Contains(demand)
                   ? Placement::kInfeasible
                   : Placement::kUnavailable,
               NodeId(), "hard node affinity: " + req.affinity_node.ToString() + why};
@@ -206,7 +209,7 @@ Decision PickSpillbackNode(const ClusterView& view, const ResourceSet& demand, N
   double best_util = 0;
   for (size_t k = 0; k < n; ++k) {
     const NodeView& node = view.nodes[(k + rotate) % n];
-    if (node.id == self || !node.alive || !node.total.Contains(demand) || !FitsNow(node, demand))
+    if (node.id == self || !Accepts(node) || !node.total.Contains(demand) || !FitsNow(node, demand))
       continue;
     double util = Utilisation(node, demand);
     if (best == nullptr || util < best_util - 1e-9) {
@@ -254,7 +257,7 @@ std::vector<size_t> TryBundles(const ClusterView& view, std::vector<ResourceSet>
   const size_t n = view.nodes.size();
   std::vector<size_t> order;
   for (size_t k = 0; k < n; ++k)
-    if (view.nodes[(k + rotate) % n].alive) order.push_back((k + rotate) % n);
+    if (Accepts(view.nodes[(k + rotate) % n])) order.push_back((k + rotate) % n);
   std::vector<size_t> out;
   if (strategy == BundleStrategy::kStrictPack || strategy == BundleStrategy::kPack) {
     ResourceSet sum;

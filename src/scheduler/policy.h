@@ -23,6 +23,8 @@ namespace ferry::scheduler {
 struct NodeView {
   NodeId id;
   bool alive = true;
+  // Leaving gracefully: alive, finishing what it runs, but nothing new is placed there.
+  bool draining = false;
   ResourceSet total;
   // Free as the node last reported it (tasks of every owner, actors, bundles taken out).
   ResourceSet available;
@@ -35,6 +37,9 @@ struct NodeView {
   // Live actors hosted there (the GCS's count, for actor placement).
   int actors = 0;
 };
+
+// Whether new work may be placed on `node`.
+inline bool Accepts(const NodeView& node) { return node.alive && !node.draining; }
 
 struct ClusterView {
   std::vector<NodeView> nodes;

@@ -15,7 +15,7 @@
 namespace ferry::wire {
 
 // Wire format version; the first byte of every message. Bump on any layout change.
-inline constexpr uint8_t kWireVersion = 4;
+inline constexpr uint8_t kWireVersion = 5;
 // Upper bound of one length-prefixed field, as a sanity check against garbage lengths.
 inline constexpr uint64_t kMaxFieldBytes = uint64_t{1} << 40;
 

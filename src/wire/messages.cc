@@ -431,7 +431,7 @@ std::string EncodeNodeStates(const std::vector<NodeState>& nodes) {
   w.Put<uint32_t>(static_cast<uint32_t>(nodes.size()));
   for (const NodeState& n : nodes) {
     w.Put<uint32_t>(n.node.value());
-    w.Put<uint8_t>(n.alive ? 1 : 0);
+    w.Put<uint8_t>(!n.alive ? 0 : n.draining ? 2 : 1);
     PutResources(w, n.total);
     PutResources(w, n.available);
     PutResources(w, n.reserved);
@@ -452,7 +452,11 @@ Status DecodeNodeStates(const Buffer& msg, std::vector<NodeState>* out) {
     uint32_t v = 0;
     FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
     s.node = NodeId(v);
-    FERRY_RETURN_IF_ERROR(GetBool(r, &s.alive, "alive flag"));
+    uint8_t state = 0;
+    FERRY_RETURN_IF_ERROR(r.Get(&state, "node state"));
+    if (state > 2) return DataLossError("malformed message: bad node state");
+    s.alive = state != 0;
+    s.draining = state == 2;
     FERRY_RETURN_IF_ERROR(GetResources(r, &s.total, "total resources"));
     FERRY_RETURN_IF_ERROR(GetResources(r, &s.available, "available resources", true));
     FERRY_RETURN_IF_ERROR(GetResources(r, &s.reserved, "reserved resources"));
@@ -488,6 +492,103 @@ Status DecodeForwards(const Buffer& msg, std::vector<std::pair<TaskId, NodeId>>*
     FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
     node = NodeId(v);
   }
+  return CheckDone(r);
+}
+
+namespace {
+void PutMember(Writer& w, const MemberInfo& m) {
+  w.Put<uint32_t>(m.node.value());
+  w.PutString(m.address);
+  w.PutString(m.hostname);
+  w.Put<int32_t>(m.pid);
+  PutResources(w, m.resources);
+}
+Status GetMember(Reader& r, MemberInfo* m) {
+  uint32_t v = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&v, "member node"));
+  m->node = NodeId(v);
+  FERRY_RETURN_IF_ERROR(r.GetString(&m->address, "member address"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&m->hostname, "member hostname"));
+  FERRY_RETURN_IF_ERROR(r.Get(&m->pid, "member pid"));
+  return GetResources(r, &m->resources, "member resources");
+}
+}  // namespace
+
+std::string EncodeMemberInfo(const MemberInfo& m) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  PutMember(w, m);
+  return w.Finish();
+}
+
+Status DecodeMemberInfo(const Buffer& msg, MemberInfo* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  FERRY_RETURN_IF_ERROR(GetMember(r, out));
+  if (out->node.IsNil() || out->address.empty())
+    return DataLossError("malformed message: member without node id or address");
+  return CheckDone(r);
+}
+
+std::string EncodeJoinRequest(const JoinRequest& req) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint32_t>(req.provisional);
+  w.PutString(req.token);
+  w.Put<uint64_t>(req.function_hash);
+  w.Put<uint64_t>(req.function_count);
+  PutMember(w, req.joiner);
+  w.PutString(req.launch_id);
+  return w.Finish();
+}
+
+Status DecodeJoinRequest(const Buffer& msg, JoinRequest* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  FERRY_RETURN_IF_ERROR(r.Get(&out->provisional, "provisional index"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->token, "token"));
+  FERRY_RETURN_IF_ERROR(r.Get(&out->function_hash, "function hash"));
+  FERRY_RETURN_IF_ERROR(r.Get(&out->function_count, "function count"));
+  FERRY_RETURN_IF_ERROR(GetMember(r, &out->joiner));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->launch_id, "launch id"));
+  if (out->joiner.address.empty()) return DataLossError("malformed join request: no address");
+  return CheckDone(r);
+}
+
+std::string EncodeJoinReply(const JoinReply& reply) {
+  Writer w;
+  w.Put<uint8_t>(kWireVersion);
+  w.Put<uint8_t>(reply.accepted ? 1 : 0);
+  w.PutString(reply.reason);
+  w.Put<uint32_t>(reply.node.value());
+  w.PutString(reply.session_id);
+  w.PutString(reply.session_name);
+  w.Put<uint32_t>(static_cast<uint32_t>(reply.members.size()));
+  for (const MemberInfo& m : reply.members) PutMember(w, m);
+  return w.Finish();
+}
+
+Status DecodeJoinReply(const Buffer& msg, JoinReply* out) {
+  Reader r(msg);
+  FERRY_RETURN_IF_ERROR(CheckHeader(r));
+  FERRY_RETURN_IF_ERROR(GetBool(r, &out->accepted, "accepted flag"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->reason, "reason"));
+  uint32_t v = 0;
+  FERRY_RETURN_IF_ERROR(r.Get(&v, "node"));
+  out->node = NodeId(v);
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->session_id, "session id"));
+  FERRY_RETURN_IF_ERROR(r.GetString(&out->session_name, "session name"));
+  uint32_t n = 0;
+  FERRY_RETURN_IF_ERROR(r.GetCount(&n, 4 + 4 + 4 + 4 + 4, "member count"));
+  out->members.clear();
+  out->members.resize(n);
+  for (MemberInfo& m : out->members) {
+    FERRY_RETURN_IF_ERROR(GetMember(r, &m));
+    if (m.node.IsNil() || m.address.empty())
+      return DataLossError("malformed join reply: member without node id or address");
+  }
+  if (out->accepted && (out->node.IsNil() || out->members.empty()))
+    return DataLossError("malformed join reply: accepted without a node id or members");
   return CheckDone(r);
 }
 

@@ -67,6 +67,25 @@ enum class MsgType : uint16_t {
   // Failure detection (NodeDeaths). A worker that lost its connection to a peer tells the
   // head; the head, which also declares silent nodes dead, tells every live node.
   kNodeDead = 37,  // worker -> GCS: suspected; GCS -> every node: declared dead
+  // Membership after bootstrap. A process joins through the head's listener: it asks
+  // (kJoinRequest, from a provisional index), the head answers at its worker address
+  // (kJoinReply: its node id and the live members, or why not), the joiner connects to the
+  // members and says it is ready, and only then does the head announce it (kNodeJoined) and
+  // start placing work there.
+  kJoinRequest = 38,  // joiner -> GCS (JoinRequest)
+  kJoinReply = 39,    // GCS -> joiner (JoinReply)
+  kJoinReady = 40,    // joiner -> GCS: connected and serving
+  kNodeJoined = 41,   // GCS -> every other live node (MemberInfo)
+  // Leaving gracefully (drain). Anyone asks the GCS (NodeDeaths encoding: node, reason); the
+  // GCS stops placing work there and tells the node. The node hands queued tasks back to their
+  // owners (kTaskForwarded naming no node), lets running ones finish, hands the primary copies
+  // it holds to their owners (kHandOff, ids; answered by kHandOffDone, the ids taken), then
+  // says it is done (kLeave); the GCS lets it go (kShutdown) and tells the others it left.
+  kDrainRequest = 42,  // anyone -> GCS
+  kDrain = 43,         // GCS -> the node (NodeDeaths encoding: itself, the reason)
+  kHandOff = 44,       // leaving node -> owner (FreeObjects encoding)
+  kHandOffDone = 45,   // owner -> leaving node (FreeObjects encoding)
+  kLeave = 46,         // leaving node -> GCS
 };
 
 // Why an object holds an error instead of a value. Mirrors the public exception types.
@@ -210,6 +229,7 @@ Status DecodeActorEvent(const Buffer& msg, ActorEvent* out);
 struct NodeState {
   NodeId node;
   bool alive = true;
+  bool draining = false;  // alive, but takes no new work
   ResourceSet total;
   ResourceSet available;
   ResourceSet reserved;  // by actors and bundles, as the GCS placed them
@@ -243,6 +263,42 @@ std::string EncodePgEvents(const std::vector<PgEvent>& events);
 Status DecodePgEvents(const Buffer& msg, std::vector<PgEvent>* out);
 
 // kNodeDead: (node, why).
+// A member as joiners and members learn of it: how to connect to it and what it offers.
+struct MemberInfo {
+  NodeId node;
+  std::string address;  // transport (worker) address
+  std::string hostname;
+  int32_t pid = 0;
+  ResourceSet resources;
+};
+struct JoinRequest {
+  uint32_t provisional = 0;  // the index the joiner sends from until it has its node id
+  std::string token;         // the session token
+  uint64_t function_hash = 0;
+  uint64_t function_count = 0;
+  MemberInfo joiner;  // node is nil
+  std::string launch_id;  // set when the autoscaler started it
+};
+struct JoinReply {
+  bool accepted = false;
+  std::string reason;  // why not
+  NodeId node;         // the joiner's node id
+  std::string session_id;
+  std::string session_name;  // the session directory's name, for the joiner's own host
+  std::vector<MemberInfo> members;  // every live member, the head first
+};
+std::string EncodeMemberInfo(const MemberInfo& m);
+Status DecodeMemberInfo(const Buffer& msg, MemberInfo* out);
+std::string EncodeJoinRequest(const JoinRequest& req);
+Status DecodeJoinRequest(const Buffer& msg, JoinRequest* out);
+std::string EncodeJoinReply(const JoinReply& reply);
+Status DecodeJoinReply(const Buffer& msg, JoinReply* out);
+
+// The reason kNodeDead gives for a node that drained and left: it lost nothing, so what it
+// still had is placed again without spending retries.
+inline constexpr char kLeftTheCluster[] = "left the cluster";
+inline bool LeftGracefully(const std::string& why) { return why.rfind(kLeftTheCluster, 0) == 0; }
+
 std::string EncodeNodeDeaths(const std::vector<std::pair<NodeId, std::string>>& deaths);
 Status DecodeNodeDeaths(const Buffer& msg, std::vector<std::pair<NodeId, std::string>>* out);
 

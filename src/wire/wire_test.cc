@@ -58,6 +58,71 @@ TEST(Wire, NodeDeathsRoundTripAndRejectTheNilNode) {
   EXPECT_FALSE(DecodeNodeDeaths(B(EncodeNodeDeaths({{NodeId(), "nil"}})), &out).ok());
 }
 
+TEST(Wire, MembershipMessagesRoundTripAndRejectTruncation) {
+  MemberInfo head{NodeId(0), "addr-0", "n001", 41, ResourceSet::FromPairs({{"CPU", 4.0}})};
+  JoinRequest req;
+  req.provisional = 0x80001234u;
+  req.token = "0123abcd";
+  req.function_hash = 77;
+  req.function_count = 5;
+  req.joiner = {NodeId(), "addr-x", "n002", 42, ResourceSet::FromPairs({{"joiner", 1.0}})};
+  JoinRequest req_out;
+  std::string enc = EncodeJoinRequest(req);
+  ASSERT_TRUE(DecodeJoinRequest(B(enc), &req_out).ok());
+  EXPECT_EQ(req_out.provisional, req.provisional);
+  EXPECT_EQ(req_out.token, "0123abcd");
+  EXPECT_EQ(req_out.function_hash, 77u);
+  EXPECT_EQ(req_out.joiner.address, "addr-x");
+  EXPECT_EQ(req_out.joiner.resources.Get("joiner"), 1.0);
+  for (size_t n = 0; n < enc.size(); ++n)
+    EXPECT_FALSE(DecodeJoinRequest(B(enc.substr(0, n)), &req_out).ok()) << n << " bytes accepted";
+
+  JoinReply reply;
+  reply.accepted = true;
+  reply.node = NodeId(5);
+  reply.session_id = "abc";
+  reply.session_name = "ferry-0-slurm-12.0";
+  reply.members = {head};
+  JoinReply reply_out;
+  enc = EncodeJoinReply(reply);
+  ASSERT_TRUE(DecodeJoinReply(B(enc), &reply_out).ok());
+  EXPECT_TRUE(reply_out.accepted);
+  EXPECT_EQ(reply_out.node, NodeId(5));
+  EXPECT_EQ(reply_out.session_name, "ferry-0-slurm-12.0");
+  ASSERT_EQ(reply_out.members.size(), 1u);
+  EXPECT_EQ(reply_out.members[0].hostname, "n001");
+  EXPECT_EQ(reply_out.members[0].resources.Get("CPU"), 4.0);
+  for (size_t n = 0; n < enc.size(); ++n)
+    EXPECT_FALSE(DecodeJoinReply(B(enc.substr(0, n)), &reply_out).ok()) << n << " bytes accepted";
+  // An acceptance must say who the joiner is; a refusal carries only its reason.
+  JoinReply bad = reply;
+  bad.node = NodeId();
+  EXPECT_FALSE(DecodeJoinReply(B(EncodeJoinReply(bad)), &reply_out).ok());
+  JoinReply refusal;
+  refusal.reason = "it presented a wrong session token";
+  ASSERT_TRUE(DecodeJoinReply(B(EncodeJoinReply(refusal)), &reply_out).ok());
+  EXPECT_FALSE(reply_out.accepted);
+  EXPECT_EQ(reply_out.reason, refusal.reason);
+
+  MemberInfo m_out;
+  ASSERT_TRUE(DecodeMemberInfo(B(EncodeMemberInfo(head)), &m_out).ok());
+  EXPECT_EQ(m_out.pid, 41);
+  MemberInfo nil = head;
+  nil.node = NodeId();
+  EXPECT_FALSE(DecodeMemberInfo(B(EncodeMemberInfo(nil)), &m_out).ok());
+}
+
+TEST(Wire, NodeStatesCarryDraining) {
+  NodeState s;
+  s.node = NodeId(2);
+  s.draining = true;
+  std::vector<NodeState> out;
+  ASSERT_TRUE(DecodeNodeStates(B(EncodeNodeStates({s})), &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].alive);
+  EXPECT_TRUE(out[0].draining);
+}
+
 TaskSpec SampleCreation() {
   TaskSpec s = SampleSpec();
   s.kind = TaskKind::kActorCreation;
@@ -290,6 +355,12 @@ TEST(Wire, RandomGarbageNeverCrashesAnyDecoder) {
     (void)DecodeForwards(b, &forwards);
     std::vector<std::pair<NodeId, std::string>> deaths;
     (void)DecodeNodeDeaths(b, &deaths);
+    JoinRequest jreq;
+    JoinReply jrep;
+    MemberInfo member;
+    (void)DecodeJoinRequest(b, &jreq);
+    (void)DecodeJoinReply(b, &jrep);
+    (void)DecodeMemberInfo(b, &member);
     (void)DecodePgEvents(b, &pgs);
     (void)DecodeTaskSpecs(b, &specs);
     (void)DecodeTaskResults(b, &results);

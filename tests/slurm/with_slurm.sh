@@ -47,6 +47,7 @@ print(*[x.getsockname()[1] for x in s])')
 host=$(hostname -s)
 cat >"$dir/slurm.conf" <<CONF
 ClusterName=ferrytest
+FirstJobId=$((RANDOM * 50 + 1000))
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port

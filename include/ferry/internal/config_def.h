@@ -20,11 +20,53 @@ FERRY_CONFIG(int, max_spillbacks, 2,
              "how often one task may be forwarded by a raylet that has no room for it to a node "
              "that has (0: never)")
 FERRY_CONFIG(std::string, bootstrap, "auto",
-             "how ranks find each other: auto, local (embedded), mpi")
+             "how ranks find each other: auto (mpi, else pmix, from the launcher's environment; "
+             "local when there is none), local (embedded), mpi, pmix")
 FERRY_CONFIG(std::string, transport, "auto",
              "transport between ranks: auto (ucx when more than one rank), ucx, inproc")
 FERRY_CONFIG(std::string, session_dir, "",
-             "session directory (logs); empty means a new directory under $TMPDIR or /tmp")
+             "session directory (logs, the head's address, the token); empty: "
+             "$TMPDIR (or /tmp)/ferry-<uid>-slurm-<job>.<step> under Slurm, else "
+             "ferry-<uid>-<session id>")
+FERRY_CONFIG(std::string, address, "",
+             "join a running cluster instead of starting one: its session directory, or the "
+             "host:port of its head (then the token comes from FERRY_TOKEN)")
+FERRY_CONFIG(std::string, token, "",
+             "the session token to present when joining; empty: read from the session "
+             "directory given as address")
+FERRY_CONFIG(int, accept_joins, -1,
+             "the head listens for joining nodes: 1 yes, 0 no, -1 when launched on several "
+             "ranks (an embedded one-process cluster listens only when asked)")
+FERRY_CONFIG(std::string, listen_host, "",
+             "interface or host name of the head's join listener; empty: every interface, "
+             "published as this host's name")
+FERRY_CONFIG(std::string, launch_id, "",
+             "set by the autoscaler on the nodes it starts, which present it when they join")
+FERRY_CONFIG(std::string, autoscaler_provider, "",
+             "the head adds and removes worker nodes with demand: local (processes of this "
+             "program on this host), slurm (see autoscaler_slurm_mode); empty: no autoscaler")
+FERRY_CONFIG(int, autoscaler_min_workers, 0, "the autoscaler keeps at least this many workers")
+FERRY_CONFIG(int, autoscaler_max_workers, 4, "the autoscaler starts no more workers than this")
+FERRY_CONFIG(int, autoscaler_idle_timeout_s, 60,
+             "a worker with no task for this long is drained and leaves (down to min_workers)")
+FERRY_CONFIG(int, autoscaler_period_ms, 1000, "how often the autoscaler looks at demand")
+FERRY_CONFIG(int, autoscaler_launch_timeout_s, 300,
+             "a node started that has not joined after this long is ended (a job stuck in the "
+             "queue counts)")
+FERRY_CONFIG(double, autoscaler_node_cpus, 0,
+             "CPUs one new node offers, to size requests; 0: as the largest worker known, else 1")
+FERRY_CONFIG(std::string, autoscaler_slurm_mode, "sbatch",
+             "sbatch: each node is a job of its own from the sbatch template; srun: each node is "
+             "a step inside this allocation (SLURM_JOB_ID)")
+FERRY_CONFIG(std::string, autoscaler_slurm_template, "",
+             "the sbatch template for sbatch mode; empty: the installed "
+             "share/ferry/slurm/ferry.sbatch")
+FERRY_CONFIG(std::string, autoscaler_slurm_args, "",
+             "extra sbatch or srun options for the nodes, e.g. \"--time=00:30:00 "
+             "--cpus-per-task=4\"")
+FERRY_CONFIG(int, join_timeout_ms, 30000,
+             "how long a joining process waits for the head's answer, and the head for a "
+             "joiner to become ready")
 FERRY_CONFIG(std::string, log_level, "warning", "debug, info, warning or error")
 FERRY_CONFIG(int64_t, inline_threshold_bytes, 65536,
              "results up to this size travel inline to the owner; larger ones stay in the store")
@@ -57,6 +99,13 @@ FERRY_CONFIG(double, memory_usage_threshold, 0.95,
              "starts no new tasks until use falls; 1 or more: never")
 FERRY_CONFIG(int, memory_monitor_ms, 250,
              "how often a raylet reads the node's memory use (0: never)")
+FERRY_CONFIG(int, drain_grace_ms, 30000,
+             "a draining node lets its running tasks finish for this long, then hands them back "
+             "to their owners to run elsewhere")
+FERRY_CONFIG(int, drain_on_signal, 1,
+             "1: a worker drains and leaves on SIGTERM or SIGUSR1 (what srun --signal sends "
+             "before the walltime), and the head logs SIGUSR1 instead of dying of it (unless "
+             "the application handles it); 0: those signals keep their actions")
 FERRY_CONFIG(int, shutdown_timeout_ms, 10000, "how long Shutdown waits for workers to confirm")
 FERRY_CONFIG(int, max_batch, 512, "most task specs or completions sent in one message")
 // NOLINTEND

@@ -93,6 +93,8 @@ struct LocalStats {
   size_t pending_tasks = 0;  // tasks it submitted that have not completed
   uint64_t tasks_retried = 0;    // attempts it re-ran (node lost, or a retried exception)
   uint64_t objects_rebuilt = 0;  // re-runs it started to rebuild objects lost with a node
+  uint64_t tasks_handed_back = 0;   // its tasks that leaving nodes handed back (no retry spent)
+  uint64_t objects_taken_over = 0;  // its objects moved into its store from leaving nodes
   int64_t lineage_bytes = 0;     // task specs it keeps to rebuild objects (max_lineage_bytes)
   uint64_t memory_used = 0;      // the memory monitor's last reading of this node (bytes)
   uint64_t memory_total = 0;     // 0: no reading (no monitor)
