@@ -187,8 +187,7 @@ void Autoscaler::Tick() {
             if (it != launches_.end()) launches_.erase(it);
             return;
           }
-          FERRY_LOG(INFO) << "autoscaler: launch " << id << " is " << provider_->Name() << " "
-                          << *handle;
+          FERRY_LOG(INFO) << "autoscaler: launch " << id << " started: " << *handle;
           if (it != launches_.end()) {
             it->second.handle = *handle;
           } else {

@@ -10,6 +10,8 @@
 #                   ends 0, no result lost
 #   autoscaler      the autoscaler with the Slurm provider grows the driver alone to 2
 #                   sbatch-job workers under load and drains them when idle
+#   autoscaler-srun the same inside one allocation: the driver runs in a batch job and its
+#                   workers are srun steps of that job
 # Prints every job's output; ends with "sbatch_jobs: ok" on success.
 set -u
 scenario=$1 build=$2
@@ -146,6 +148,25 @@ case $scenario in
     # The drained nodes' jobs end by themselves.
     for _ in $(seq 100); do [[ -z $(squeue -h) ]] && break; sleep 0.2; done
     [[ -z $(squeue -h) ]] || { squeue; fail "the nodes' jobs did not end"; }
+    ;;
+  autoscaler-srun)
+    cat >"$work/driver.sh" <<SCRIPT
+#!/bin/bash
+export FERRY_SESSION_DIR=$work/session FERRY_HEAD_CPUS=1 FERRY_LOG_LEVEL=info
+export FERRY_AUTOSCALER_PROVIDER=slurm FERRY_AUTOSCALER_SLURM_MODE=srun
+export FERRY_AUTOSCALER_MAX_WORKERS=2 FERRY_AUTOSCALER_IDLE_TIMEOUT_S=3
+export FERRY_AUTOSCALER_PERIOD_MS=200 FERRY_AUTOSCALER_SLURM_ARGS=--cpus-per-task=2
+"$build/tests/test_membership" autoscale 2
+echo "sbatch_jobs: exit \$?"
+SCRIPT
+    chmod +x "$work/driver.sh"
+    submit run --ntasks=3 --cpus-per-task=2 "$work/driver.sh"
+    await run 180
+    grep -h "autoscaler" "$work/session/logs/rank-0.log"
+    ran_ok run || fail "the driver's job did not end 0"
+    grep -q "autoscale: ok" "$work/run.out" || fail "the driver did not pass"
+    grep -q "autoscaler: launching .* through slurm srun" "$work/session/logs/rank-0.log" ||
+      fail "no launch through srun was logged"
     ;;
   *) fail "unknown scenario $scenario" ;;
 esac

@@ -20,8 +20,9 @@ FERRY_CONFIG(int, max_spillbacks, 2,
              "how often one task may be forwarded by a raylet that has no room for it to a node "
              "that has (0: never)")
 FERRY_CONFIG(std::string, bootstrap, "auto",
-             "how ranks find each other: auto (mpi, else pmix, from the launcher's environment; "
-             "local when there is none), local (embedded), mpi, pmix")
+             "how ranks find each other: auto (join when address is set, else mpi, else pmix, "
+             "from the launcher's environment; local when there is none), local (embedded), "
+             "mpi, pmix, join")
 FERRY_CONFIG(std::string, transport, "auto",
              "transport between ranks: auto (ucx when more than one rank), ucx, inproc")
 FERRY_CONFIG(std::string, session_dir, "",
