@@ -89,6 +89,11 @@ execute_process(COMMAND test -x "${prefix}/bin/ferry-mpirun" RESULT_VARIABLE not
 if(not_executable)
   fail("the install lacks an executable bin/ferry-mpirun" "")
 endif()
+execute_process(COMMAND test -x "${prefix}/share/ferry/slurm/ferry.sbatch"
+                RESULT_VARIABLE not_executable)
+if(not_executable)
+  fail("the install lacks an executable share/ferry/slurm/ferry.sbatch" "")
+endif()
 
 # 2. Configure and build the consumer out of tree, with the same compiler and flags (a
 #    sanitizer build's library needs its runtime in the executable too).

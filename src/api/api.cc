@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "ferry/ferry.h"
 #include "launch/join_bootstrapper.h"
@@ -123,6 +124,9 @@ void AtExit() {
   if (g_boot && g_boot->Size() > 1) {
     if (!every_rank_fails) g_boot->Abort(code);
     g_boot->Finalize();
+    // Every rank reached this verdict and says why; a plain launcher ends the others as soon
+    // as one exits non-zero, so leave them a moment to say it too.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   std::exit(code);
 }

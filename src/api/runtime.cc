@@ -300,9 +300,16 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
   loop_->SetPoller(transport_->MakePoller());
   loop_->Start();
   if (is_head()) FERRY_RETURN_IF_ERROR(StartAutoscaler());
-  loop_->Post([this, joining] {
-    // A joiner's first word to the head: only now may others reach it.
-    if (joining)
+  if (is_head()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const launch::PeerInfo& p : topo.peers)
+      if (p.rank != me) starting_.insert(NodeId(p.rank));
+  }
+  loop_->Post([this] {
+    // Every worker's first word to the head, once it is connected to every member: a joiner
+    // may be announced only now, and the driver starts only when every worker of the launch
+    // can be reached by every other.
+    if (!is_head())
       messenger_->Send(NodeId(0), Type(wire::MsgType::kJoinReady), wire::EncodeSeq(0));
     if (gcs_) gcs_->Start();
     if (autoscaler_) autoscaler_->Start();
@@ -331,6 +338,15 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
     }
     raylet_->Start();
   });
+  if (is_head()) {
+    // Bounded: a worker that dies starting is declared dead, which ends the wait too.
+    const auto limit = std::chrono::milliseconds(
+        std::max(config.join_timeout_ms, 2 * std::max(1, config.heartbeat_timeout_ms)));
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, limit, [this] { return starting_.empty(); }))
+      FERRY_LOG(WARNING) << starting_.size() << " worker(s) did not report ready within "
+                         << limit.count() << " ms; the driver starts without waiting for them";
+  }
   return Status::Ok();
 }
 
@@ -729,6 +745,13 @@ void Runtime::HandleJoinRequest(NodeId from, const Buffer& m) {
 }
 
 void Runtime::HandleJoinReady(NodeId from) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (starting_.erase(from) != 0) {
+      if (starting_.empty()) cv_.notify_all();
+      return;
+    }
+  }
   auto it = pending_joins_.find(from);
   if (!gcs_ || it == pending_joins_.end()) {
     FERRY_LOG_RATE_LIMITED(WARNING) << "dropped a JoinReady from " << from
@@ -805,6 +828,10 @@ void Runtime::OnPeerError(NodeId peer, const Status& why) {
 
 void Runtime::HandleNodeDead(NodeId node, const std::string& why) {
   if (!dead_.insert(node).second) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (starting_.erase(node) != 0 && starting_.empty()) cv_.notify_all();
+  }
   if (node == self_) {
     // Declared dead while alive (cut off from the head for too long): the cluster has moved
     // on without this rank, so it must not act on anything any more.

@@ -133,6 +133,7 @@ class Runtime {
   std::mutex mu_;
   std::condition_variable cv_;
   bool shutdown_requested_ = false;  // Guarded by mu_.
+  std::set<NodeId> starting_;        // Guarded by mu_. Head: workers of the launch not ready yet.
   bool stopped_ = false;
 };
 
