@@ -297,14 +297,15 @@ Status Runtime::Init(const Config& config, launch::Bootstrapper* boot, bool* eve
     FERRY_RETURN_IF_ERROR(transport_->Connect(p.rank, p.address)
                               .WithContext("connecting to rank " + std::to_string(p.rank)));
   }
-  loop_->SetPoller(transport_->MakePoller());
-  loop_->Start();
-  if (is_head()) FERRY_RETURN_IF_ERROR(StartAutoscaler());
   if (is_head()) {
+    // Before the loop runs: a worker's word that it is ready may come at once.
     std::lock_guard<std::mutex> lock(mu_);
     for (const launch::PeerInfo& p : topo.peers)
       if (p.rank != me) starting_.insert(NodeId(p.rank));
   }
+  loop_->SetPoller(transport_->MakePoller());
+  loop_->Start();
+  if (is_head()) FERRY_RETURN_IF_ERROR(StartAutoscaler());
   loop_->Post([this] {
     // Every worker's first word to the head, once it is connected to every member: a joiner
     // may be announced only now, and the driver starts only when every worker of the launch
