@@ -3,6 +3,8 @@
 #   ./quickstart.sh demo [ARGS...]  install what is missing, build, run the heat-diffusion sweep
 #   ./quickstart.sh test            install what is missing, build, run every test (ctest)
 #   ./quickstart.sh asan | tsan     the same under ASan+UBSan / TSan (unit and mpi tests)
+#   ./quickstart.sh bench [ARGS...] also install the peers (Dask, mpi4py) and gnuplot, build,
+#                                   run bench/run build ARGS (e.g. --quick): report in bench/out/
 # Safe to run again: it installs only missing packages and rebuilds incrementally.
 set -euo pipefail
 
@@ -16,9 +18,11 @@ PACKAGES=(
   slurm-wlm munge
   python3 ca-certificates
 )
+# Only for `bench`: the peers bench/run compares against, and gnuplot for the report's plots.
+BENCH_PACKAGES=(python3-distributed python3-mpi4py gnuplot-nox)
 
 usage() {
-  sed -n '2,6s/^# \{0,1\}//p' "$0" >&2
+  sed -n '2,8s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -69,6 +73,12 @@ case "$mode" in
     install_missing_packages
     build "$mode"
     exec ctest --preset "$mode" --output-on-failure -j 2 "$@"
+    ;;
+  bench)
+    PACKAGES+=("${BENCH_PACKAGES[@]}")
+    install_missing_packages
+    build default
+    exec bench/run build "$@"
     ;;
   *) usage ;;
 esac
