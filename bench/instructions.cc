@@ -4,6 +4,8 @@
 //   valgrind --tool=callgrind ferry-bench-instructions empty    # 20 x 1,000 empty async tasks
 //   valgrind --tool=callgrind ferry-bench-instructions scalars  # 20 x (1,000 Plus(int, int)
 //                                                               #   + 1,000 Put/Get of an int)
+//   valgrind --tool=callgrind ferry-bench-instructions sync     # 20,000 empty tasks, each
+//                                                               #   awaited before the next
 #include <ferry/ferry.h>
 
 #include <cstdio>
@@ -27,6 +29,8 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 1000; ++i) refs.push_back(ferry::Task(Empty).Remote());
       ferry::Get(refs);
     }
+  } else if (std::strcmp(mode, "sync") == 0) {
+    for (int i = 0; i < 20000; ++i) ferry::Get(ferry::Task(Empty).Remote());
   } else if (std::strcmp(mode, "scalars") == 0) {
     for (int round = 0; round < 20; ++round) {
       std::vector<ferry::ObjectRef<int>> refs;
@@ -35,7 +39,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 1000; ++i) sum += *ferry::Get(ferry::Put(i));
     }
   } else {
-    std::fprintf(stderr, "usage: ferry-bench-instructions empty|scalars\n");
+    std::fprintf(stderr, "usage: ferry-bench-instructions empty|scalars|sync\n");
     ferry::Shutdown();
     return 2;
   }

@@ -440,45 +440,51 @@ std::shared_ptr<RefHandle> AdoptRef(const ObjectId& id) {
 
 std::vector<Buffer> GetObjects(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
   auto rt = Current();
-  // Fast path: every object is ready in this owner's memory store.
-  if (ids.size() <= 16) {
-    std::vector<Buffer> out;
-    out.reserve(ids.size());
-    for (const ObjectId& id : ids) {
-      auto r = rt->core()->TryGetReady(id);
-      if (!r) break;
-      if (!r->ok) ThrowFor(r->error);
-      out.push_back(r->data);
-    }
-    if (out.size() == ids.size()) return out;
-  }
-  auto g = std::make_shared<Gather>();
-  g->results.resize(ids.size());
   core::CoreWorker* core = rt->core();
-  rt->loop()->Post([core, ids, g] {
-    for (size_t i = 0; i < ids.size(); ++i) {
-      core->GetAsync(ids[i], [g, i](const raylet::Resolved& r) {
+  // Objects already ready in this owner's memory store are read here, without a trip through
+  // the loop; only the others are asked for there.
+  std::vector<raylet::Resolved> results(ids.size());
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto r = core->TryGetReady(ids[i]);
+    if (r) {
+      results[i] = std::move(*r);
+    } else {
+      missing.push_back(i);
+    }
+  }
+  if (!missing.empty()) {
+    auto g = std::make_shared<Gather>();
+    g->results.resize(missing.size());
+    std::vector<ObjectId> ask;
+    ask.reserve(missing.size());
+    for (size_t i : missing) ask.push_back(ids[i]);
+    rt->loop()->Post([core, ask = std::move(ask), g] {
+      for (size_t i = 0; i < ask.size(); ++i) {
+        core->GetAsync(ask[i], [g, i](const raylet::Resolved& r) {
+          std::lock_guard<std::mutex> lock(g->mu);
+          g->results[i] = r;
+          if (++g->count == g->results.size()) g->cv.notify_all();
+        });
+      }
+    });
+    {
+      BlockedScope blocked;
+      if (!WaitFor(*g, missing.size(), timeout_ms)) {
         std::lock_guard<std::mutex> lock(g->mu);
-        g->results[i] = r;
-        if (++g->count == g->results.size()) g->cv.notify_all();
-      });
+        throw TimeoutError("ferry::Get timed out after " + std::to_string(timeout_ms) +
+                           " ms with " + std::to_string(missing.size() - g->count.load()) +
+                           " of " + std::to_string(ids.size()) + " objects not ready");
+      }
     }
-  });
-  {
-    BlockedScope blocked;
-    if (!WaitFor(*g, ids.size(), timeout_ms)) {
-      std::lock_guard<std::mutex> lock(g->mu);
-      throw TimeoutError("ferry::Get timed out after " + std::to_string(timeout_ms) + " ms with " +
-                         std::to_string(ids.size() - g->count.load()) + " of " +
-                         std::to_string(ids.size()) + " objects not ready");
-    }
+    std::lock_guard<std::mutex> lock(g->mu);
+    for (size_t k = 0; k < missing.size(); ++k) results[missing[k]] = std::move(g->results[k]);
   }
   std::vector<Buffer> out;
   out.reserve(ids.size());
-  std::lock_guard<std::mutex> lock(g->mu);
-  for (const raylet::Resolved& r : g->results) {
+  for (raylet::Resolved& r : results) {
     if (!r.ok) ThrowFor(r.error);
-    out.push_back(r.data);
+    out.push_back(std::move(r.data));
   }
   return out;
 }

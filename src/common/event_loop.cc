@@ -33,12 +33,18 @@ Result<std::unique_ptr<EventLoop>> EventLoop::Create(std::chrono::microseconds s
 }
 
 EventLoop::EventLoop(int epfd, int wakefd, std::chrono::microseconds spin)
-    : epfd_(epfd), wakefd_(wakefd), spin_(spin) {}
+    : epfd_(epfd), wakefd_(wakefd), spin_(spin), head_(new Stub()), tail_(head_.load()) {}
 
 EventLoop::~EventLoop() {
   Stop();
   close(epfd_);
   close(wakefd_);
+  // Closures posted after Stop are dropped unrun, as before.
+  while (PostedWork* next = tail_->next.load(std::memory_order_acquire)) {
+    delete tail_;
+    tail_ = next;
+  }
+  delete tail_;
 }
 
 void EventLoop::SetPoller(Poller poller) {
@@ -62,8 +68,10 @@ void EventLoop::Stop() {
   thread_.join();
 }
 
-void EventLoop::Post(std::function<void()> fn) {
-  posted_.Push(std::move(fn));
+void EventLoop::Push(PostedWork* work) {
+  PostedWork* prev = head_.exchange(work, std::memory_order_acq_rel);
+  // seq_cst (not just release): pairs with the loop's store of sleeping_ below.
+  prev->next.store(work, std::memory_order_seq_cst);
   // Pairs with the loop's store of sleeping_ before its last look at the queue: all four
   // operations are seq_cst, so either the loop sees this element or this sees it sleeping.
   if (sleeping_.load(std::memory_order_seq_cst)) {
@@ -91,13 +99,21 @@ void EventLoop::CancelTimer(uint64_t id) {
   std::erase_if(timers_, [id](const Timer& t) { return t.id == id; });
 }
 
+bool EventLoop::RunOnePosted() {
+  PostedWork* tail = tail_;
+  PostedWork* next = tail->next.load(std::memory_order_seq_cst);
+  if (next == nullptr) return false;  // empty, or a push is mid-way
+  tail_ = next;
+  delete tail;
+  next->Run();  // `next` stays as the stub
+  return true;
+}
+
 bool EventLoop::DrainPosted() {
   bool did = false;
   // Bounded so that transport progress is not starved by a flood of posts.
   for (int i = 0; i < 4096; ++i) {
-    auto fn = posted_.Pop();
-    if (!fn) break;
-    (*fn)();
+    if (!RunOnePosted()) break;
     did = true;
   }
   return did;
@@ -154,10 +170,9 @@ void EventLoop::Run() {
     }
     if (poller_.arm && !poller_.arm()) continue;
     sleeping_.store(true, std::memory_order_seq_cst);
-    auto fn = posted_.Pop();
-    if (fn) {
+    if (tail_->next.load(std::memory_order_seq_cst) != nullptr) {
       sleeping_.store(false, std::memory_order_relaxed);
-      (*fn)();
+      RunOnePosted();
       idle_since = {};
       continue;
     }

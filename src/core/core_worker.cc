@@ -17,7 +17,7 @@ void CoreWorker::SetClusterView(scheduler::ClusterView view) {
   for (size_t i = 0; i < view_.nodes.size(); ++i) view_index_[view_.nodes[i].id] = i;
 }
 
-void CoreWorker::Submit(wire::TaskSpec spec, Holds holds) {
+void CoreWorker::Submit(wire::TaskSpec&& spec, Holds&& holds) {
   loop_->Post([this, spec = std::move(spec), holds = std::move(holds)]() mutable {
     DoSubmit(std::move(spec), std::move(holds));
   });
@@ -157,7 +157,7 @@ void CoreWorker::HandleRemoveBorrower(NodeId from, const Buffer& msg) {
   }
 }
 
-void CoreWorker::DoSubmit(wire::TaskSpec spec, Holds holds) {
+void CoreWorker::DoSubmit(wire::TaskSpec&& spec, Holds&& holds) {
   Owned& ret = owned_[spec.return_id];
   ret.local_refs += 1;
   ret.producing = true;
@@ -193,11 +193,12 @@ bool CoreWorker::RetryTask(Pending& p) {
     view_.nodes[it->second].inflight.Subtract(p.demand);
   p.node = NodeId();
   (spend ? tasks_retried_ : tasks_handed_back_)++;
-  Place(spec, p);  // may end the task (nothing can run it now): `p` is not used after
+  // May end the task (nothing can run it now): `p` is not used after.
+  Place(wire::TaskSpec(spec), p);
   return true;
 }
 
-void CoreWorker::Place(wire::TaskSpec spec, Pending& p) {
+void CoreWorker::Place(wire::TaskSpec&& spec, Pending& p) {
   scheduler::PlacementRequest req{&p.demand};
   req.strategy = static_cast<scheduler::Strategy>(spec.strategy);
   req.affinity_node = spec.affinity_node;
@@ -305,7 +306,7 @@ void CoreWorker::HandleTaskForwarded(NodeId from, const Buffer& msg) {
       p.node = NodeId();
       p.retry_spec->spillbacks = 0;
       tasks_handed_back_++;
-      Place(*p.retry_spec, p);
+      Place(wire::TaskSpec(*p.retry_spec), p);
       continue;
     }
     if (auto v = view_index_.find(p.node); v != view_index_.end())
@@ -373,8 +374,9 @@ void CoreWorker::HandleHandOff(NodeId from, const Buffer& msg) {
   done_one();
 }
 
-void CoreWorker::Enqueue(NodeId node, wire::TaskSpec spec) {
+void CoreWorker::Enqueue(NodeId node, wire::TaskSpec&& spec) {
   auto& batch = outgoing_[node];
+  if (batch.capacity() == 0) batch.reserve(64);  // a sent batch leaves an empty vector behind
   batch.push_back(std::move(spec));
   if (static_cast<int>(batch.size()) >= options_.max_batch) {
     SendSpecs(node, std::move(batch));
@@ -732,7 +734,7 @@ bool CoreWorker::Reconstruct(const ObjectId& id, const std::string& cause) {
   }
   p.retry_spec = spec;
   Pending& slot = pending_[spec->id] = std::move(p);
-  Place(*spec, slot);
+  Place(wire::TaskSpec(*spec), slot);
   return true;
 }
 

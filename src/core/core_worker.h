@@ -68,7 +68,7 @@ class CoreWorker {
   using Holds = std::vector<std::shared_ptr<const void>>;
   // Thread-safe. Records and places the task; `spec.id`/`return_id` already set. The caller
   // already holds a local handle on spec.return_id. `holds` live until the task completes.
-  void Submit(wire::TaskSpec spec, Holds holds = {});
+  void Submit(wire::TaskSpec&& spec, Holds&& holds);
   // Thread-safe. Stores a value the caller owns under `id`; the caller holds one handle.
   // `holds` (refs inside the value) live as long as the object.
   void Put(const ObjectId& id, Buffer value, Holds holds = {});
@@ -202,14 +202,14 @@ class CoreWorker {
     Holds creation_holds;                 // creator: other refs the factory's arguments need
   };
 
-  void DoSubmit(wire::TaskSpec spec, Holds holds);
+  void DoSubmit(wire::TaskSpec&& spec, Holds&& holds);
   void SendRemoveBorrowers();
   // One more / one less handle on `id` in this process: an owned object's local count, or a
   // borrowed object's (registering with / leaving its owner at the first / last).
   void AddRef(const ObjectId& id);
   void ReleaseRef(const ObjectId& id);
   // `p` is the task's entry in pending_.
-  void Place(wire::TaskSpec spec, Pending& p);
+  void Place(wire::TaskSpec&& spec, Pending& p);
   void RetryInfeasible();
   void FlushSubmissions();
   void SendSpecs(NodeId node, std::vector<wire::TaskSpec> batch);
@@ -242,7 +242,7 @@ class CoreWorker {
   bool Reconstruct(const ObjectId& id, const std::string& cause);
   // Whether an owned argument must be rebuilt before a task that reads it can run.
   bool NeedsRebuild(const Owned& obj) const;
-  void Enqueue(NodeId node, wire::TaskSpec spec);
+  void Enqueue(NodeId node, wire::TaskSpec&& spec);
   // Immutable after construction.
   const CoreOptions options_;
   EventLoop* const loop_;

@@ -307,7 +307,7 @@ void Raylet::ReleaseArgSlot(const std::shared_ptr<Task>& task) {
   args_admitted_--;
 }
 
-std::shared_ptr<Raylet::Task> Raylet::NewTask(NodeId owner, wire::TaskSpec spec) {
+std::shared_ptr<Raylet::Task> Raylet::NewTask(NodeId owner, wire::TaskSpec&& spec) {
   auto task = std::make_shared<Task>();
   task->owner = owner;
   task->args.resize(spec.args.size());

@@ -158,7 +158,7 @@ class Raylet {
 
   // A task for `spec` with its inline arguments in place; its ObjectRef arguments are counted
   // in `unresolved` until ResolveArgs delivers them through `done`.
-  std::shared_ptr<Task> NewTask(NodeId owner, wire::TaskSpec spec);
+  std::shared_ptr<Task> NewTask(NodeId owner, wire::TaskSpec&& spec);
   using ArgDone = void (Raylet::*)(const std::shared_ptr<Task>&, size_t, const Resolved&);
   void ResolveArgs(const std::shared_ptr<Task>& task, ArgDone done);
   // A task's ObjectRef arguments are first located (their owners say they exist; nothing is
