@@ -5,9 +5,11 @@
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <future>
+#include <iterator>
 #include <typeinfo>
 
 #include "ferry/internal/function_registry.h"
@@ -376,10 +378,26 @@ void Raylet::Dispatch() {
       if (task->actor) {
         task->actor->holds_resources = true;
         task->actor->gpus = task->gpus;
-      } else {
-        running_.insert(task);
+        batch.push_back(MakeBody(std::move(task)));
+        continue;
       }
-      batch.push_back(MakeBody(std::move(task)));
+      running_.insert(task);
+      std::vector<std::shared_ptr<Task>> rest;
+      if (q.last_run_ns >= 0 && q.last_run_ns < kChainTaskNs && task->gpus.empty() &&
+          !draining_ && !available_.Contains(q.demand)) {
+        while (rest.size() + 1 < kChainMax && !q.tasks.empty() && !q.tasks.front()->actor) {
+          std::shared_ptr<Task> more = std::move(q.tasks.front());
+          q.tasks.pop_front();
+          ready_count_--;
+          if (more->holds_args) {
+            ReleaseArgSlot(more);
+            admit = true;
+          }
+          running_.insert(more);
+          rest.push_back(std::move(more));
+        }
+      }
+      batch.push_back(MakeBody(std::move(task), std::move(rest)));
     }
   }
   // Empty queues stay for the next tasks of their shape (a queue costs allocations), unless
@@ -390,7 +408,25 @@ void Raylet::Dispatch() {
   if (admit) AdmitArgs();
 }
 
-std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
+void Raylet::Requeue(std::vector<std::shared_ptr<Task>> tasks) {
+  for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
+    std::shared_ptr<Task>& task = *it;
+    running_.erase(task);
+    if (task->returned) continue;  // handed back by a drain meanwhile
+    ready_count_++;
+    auto q = std::find_if(shapes_.begin(), shapes_.end(),
+                          [&](const ShapeQueue& s) { return s.demand == task->demand; });
+    if (q == shapes_.end()) {
+      shapes_.push_back({task->demand, {}});
+      q = shapes_.end() - 1;
+    }
+    q->tasks.push_front(std::move(task));
+  }
+  Dispatch();
+}
+
+std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task,
+                                       std::vector<std::shared_ptr<Task>> rest) {
   if (task->actor) {
     // An actor's factory: the instance it returns lives on; its CPUs stay held.
     return [this, task] {
@@ -416,47 +452,71 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task) {
       });
     };
   }
-  return [this, task] {
-    const internal::FunctionEntry* fn = internal::FindFunction(task->spec.function);
-    Buffer result;
-    wire::ErrorInfo error;
-    if (fn == nullptr) {
-      error = {wire::ErrorKind::kFunctionNotFound,
-               "function '" + task->spec.function + "' is not registered on " +
-                   options_.self.ToString() + " (is every rank running the same binary?)"};
-    } else if (fn->kind != internal::FunctionKind::kFunction) {
-      error = {wire::ErrorKind::kFunctionNotFound,
-               "'" + task->spec.function + "' is an actor factory or method, not a task function"};
-    } else {
-      {
-        BodyScope scope(this, task->demand.Get(kCpu), false, false, &task->gpus);
-        internal::RefCapture returned;  // refs serialized into the result
-        try {
-          result = fn->invoker(task->args);
-          task->result_refs = returned.Take();
-        } catch (const std::exception& e) {
-          error = {wire::ErrorKind::kTaskError, CurrentExceptionType() + ": " + e.what()};
-        } catch (...) {
-          error = {wire::ErrorKind::kTaskError, CurrentExceptionType()};
+  return [this, task = std::move(task), chain = Chain{std::move(rest), 0}]() mutable {
+    std::shared_ptr<Task> current = std::move(task);
+    while (current != nullptr) {
+      Buffer result;
+      wire::ErrorInfo error;
+      t_chain_ = &chain;
+      RunBody(*current, result, error);
+      t_chain_ = nullptr;
+      std::shared_ptr<Task> next;
+      if (chain.next < chain.rest.size()) next = std::move(chain.rest[chain.next++]);
+      // The last task of the chain gives its resources back.
+      const bool last = next == nullptr;
+      loop_->Post([this, task = std::move(current), last, result = std::move(result),
+                   error = std::move(error)]() mutable {
+        if (last) Release(task->demand, task->gpus);
+        running_.erase(task);
+        for (ShapeQueue& q : shapes_) {
+          if (q.demand == task->demand) {
+            q.last_run_ns = task->run_ns;
+            break;
+          }
         }
-      }
-      if (error.kind == wire::ErrorKind::kTaskError) {
-        error.message = "task '" +
-                        (task->spec.name.empty() ? task->spec.function : task->spec.name) +
-                        "' failed on " + options_.self.ToString() + ": " + error.message;
+        if (!task->returned) Finished(task, std::move(result), std::move(error));
+        if (last) Dispatch();
+      });
+      current = std::move(next);
+    }
+  };
+}
+
+void Raylet::RunBody(Task& task, Buffer& result, wire::ErrorInfo& error) {
+  const auto start = std::chrono::steady_clock::now();
+  const internal::FunctionEntry* fn = internal::FindFunction(task.spec.function);
+  if (fn == nullptr) {
+    error = {wire::ErrorKind::kFunctionNotFound,
+             "function '" + task.spec.function + "' is not registered on " +
+                 options_.self.ToString() + " (is every rank running the same binary?)"};
+  } else if (fn->kind != internal::FunctionKind::kFunction) {
+    error = {wire::ErrorKind::kFunctionNotFound,
+             "'" + task.spec.function + "' is an actor factory or method, not a task function"};
+  } else {
+    {
+      BodyScope scope(this, task.demand.Get(kCpu), false, false, &task.gpus);
+      internal::RefCapture returned;  // refs serialized into the result
+      try {
+        result = fn->invoker(task.args);
+        task.result_refs = returned.Take();
+      } catch (const std::exception& e) {
+        error = {wire::ErrorKind::kTaskError, CurrentExceptionType() + ": " + e.what()};
+      } catch (...) {
+        error = {wire::ErrorKind::kTaskError, CurrentExceptionType()};
       }
     }
-    task->args.clear();  // drop argument bytes on the executor, not the loop
-    // A large result goes into the arena here, so the loop never copies bytes.
-    if (static_cast<int64_t>(result.size()) > options_.inline_threshold)
-      result = store::ObjectStore::CopyIntoArena(store_->arena(), std::move(result));
-    loop_->Post([this, task, result = std::move(result), error = std::move(error)]() mutable {
-      Release(task->demand, task->gpus);
-      running_.erase(task);
-      if (!task->returned) Finished(task, std::move(result), std::move(error));
-      Dispatch();
-    });
-  };
+    if (error.kind == wire::ErrorKind::kTaskError) {
+      error.message = "task '" + (task.spec.name.empty() ? task.spec.function : task.spec.name) +
+                      "' failed on " + options_.self.ToString() + ": " + error.message;
+    }
+  }
+  task.args.clear();  // drop argument bytes on the executor, not the loop
+  // A large result goes into the arena here, so the loop never copies bytes.
+  if (static_cast<int64_t>(result.size()) > options_.inline_threshold)
+    result = store::ObjectStore::CopyIntoArena(store_->arena(), std::move(result));
+  task.run_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
 }
 
 void Raylet::Finished(const std::shared_ptr<Task>& task, Buffer result, wire::ErrorInfo error) {
@@ -574,7 +634,19 @@ void Raylet::OnNodeDead(NodeId node) {
   }
 }
 
+thread_local Raylet::Chain* Raylet::t_chain_ = nullptr;
+
 void Raylet::NotifyBlocked(double cpus) {
+  // The tasks chained after this one would wait behind a body that may wait for them: they
+  // go back to the queue (only this executor thread takes from its chain).
+  if (t_chain_ != nullptr && t_chain_->next < t_chain_->rest.size()) {
+    std::vector<std::shared_ptr<Task>> rest(
+        std::make_move_iterator(t_chain_->rest.begin() + static_cast<long>(t_chain_->next)),
+        std::make_move_iterator(t_chain_->rest.end()));
+    t_chain_->rest.clear();
+    t_chain_->next = 0;
+    loop_->Post([this, rest = std::move(rest)]() mutable { Requeue(std::move(rest)); });
+  }
   loop_->Post([this, cpus] {
     available_.AddUnits(kCpu, ResourceSet::ToUnits(cpus));
     Dispatch();
