@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -41,6 +42,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <regex>
 #include <thread>
@@ -802,6 +804,42 @@ void QueuedTasks(const Options& o, Report& r) {
   }
 }
 
+// The floor of a synchronous round trip inside one process: two threads handing a token back
+// and forth through a mutex and a condition variable, each waiting asleep, as the runtime's
+// threads do when there is no core to poll on. One round trip is two wake-ups; an empty task's
+// round trip embedded is at least three (driver to loop, loop to executor, loop to driver).
+void ThreadPingPong(const Options& o, Report& r) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int turn = 0;  // 1: the peer's move
+  bool stop = false;
+  std::thread peer([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return turn == 1 || stop; });
+      if (stop) return;
+      turn = 0;
+      cv.notify_all();
+    }
+  });
+  double rate = MeasureRate(o, [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    for (int i = 0; i < 1000; ++i) {
+      turn = 1;
+      cv.notify_all();
+      cv.wait(lock, [&] { return turn == 0; });
+    }
+    return int64_t{1000};
+  });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  peer.join();
+  r.Figure("thread_pingpong_us", 1e6 / rate, "us");
+}
+
 void MemcpyGigabytes(const Options& o, Report& r, const std::vector<uint8_t>& src) {
   // The floor for Put: one memcpy into memory that is already resident.
   std::vector<uint8_t> dst(src.size(), 1);
@@ -1244,6 +1282,7 @@ int main(int argc, char** argv) {
     ++failures;
     Note(std::string("placement check failed: ") + e.what());
   }
+  run("thread_pingpong_us", [&] { ThreadPingPong(opt, report); });
   run("single_client_tasks_sync", [&] { TasksSync(opt, report); });
   run("single_client_tasks_async", [&] { TasksAsync(opt, report); });
   run("multi_client_tasks_async", [&] { MultiClientTasks(opt, report); });

@@ -339,6 +339,14 @@ def section_floors(r):
         b = b * scale if b is not None else None
         rows.append([label, fmt(rt, "us"), text, fmt(b, "us"), fmt_ratio(ratio(rt, b)),
                      "round trip ≤ 20 µs", yes_no(None if rt is None else rt <= 20)])
+    # Inside one process the floor is the operating system's: a thread wake-up.
+    sync1 = r.value("single_client_tasks_sync", 1)
+    rt1 = 1e6 / sync1 if sync1 else None
+    b = r.value("thread_pingpong_us", 1)
+    rows.append(["round trip 1e6 / single_client_tasks_sync (embedded)", fmt(rt1, "us"),
+                 "thread_pingpong_us (two threads, condition variable: 2 wake-ups)",
+                 fmt(b, "us"), fmt_ratio(ratio(rt1, b)), "round trip ≤ 20 µs",
+                 yes_no(None if rt1 is None else rt1 <= 20)])
     return ("## Against the physical floors (same run)\n\n"
             "Ratio is ferry / floor: for bandwidths the fraction of the floor reached, for "
             "round trips how many times the floor's time ferry takes.\n\n"

@@ -336,7 +336,7 @@ ActorId CreateActor(const std::string& factory, std::vector<ArgSpec> args,
   }
   if (!has_cpu) spec.resources.emplace_back("CPU", 1.0);  // held for the actor's life
   ApplyScheduling(options.scheduling, spec);
-  wire::ActorOptions& o = spec.actor_options;
+  wire::ActorOptions& o = *spec.actor_options;
   o.name = options.name;
   o.ns = options.ns;
   o.class_name = options.class_name;

@@ -902,7 +902,7 @@ void CoreWorker::CreateActor(wire::TaskSpec spec, GcsReply on_reply, Holds holds
     ActorRoute& route = actors_[id];
     route.creation_holds = std::move(holds);
     route.subscribed = true;  // the GCS subscribes the creator
-    route.max_task_retries = spec.actor_options.max_task_retries;
+    route.max_task_retries = spec.actor_options->max_task_retries;
     // The factory's arguments stay pinned while the actor may (re)run it.
     for (const wire::TaskArg& a : spec.args) {
       if (a.kind != wire::TaskArg::Kind::kRef || a.ref.owner() != options_.self) continue;
@@ -911,8 +911,8 @@ void CoreWorker::CreateActor(wire::TaskSpec spec, GcsReply on_reply, Holds holds
       it->second.task_refs++;
       route.creation_args.push_back(a.ref);
     }
-    if (spec.actor_options.request_id != 0) {
-      gcs_waiters_[spec.actor_options.request_id] = [this, id, cb = std::move(on_reply)](
+    if (spec.actor_options->request_id != 0) {
+      gcs_waiters_[spec.actor_options->request_id] = [this, id, cb = std::move(on_reply)](
                                                         const wire::ActorEvent& ev) {
         if (!ev.flag) {
           // Refused (a taken name): the actor never existed.

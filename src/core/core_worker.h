@@ -99,7 +99,7 @@ class CoreWorker {
   // Thread-safe. A fresh id for a request to the GCS.
   uint64_t NewRequestId() { return next_request_.fetch_add(1, std::memory_order_relaxed); }
   // Thread-safe. Registers an actor creation with the GCS. When
-  // spec.actor_options.request_id is set, `on_reply` runs on the loop with the GCS's answer.
+  // spec.actor_options->request_id is set, `on_reply` runs on the loop with the GCS's answer.
   // `holds` (refs inside the factory's arguments, borrowed ref arguments) live until the actor
   // is dead, since a restart re-runs the factory.
   void CreateActor(wire::TaskSpec spec, GcsReply on_reply, Holds holds = {});

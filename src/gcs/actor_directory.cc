@@ -44,7 +44,7 @@ void ActorDirectory::HandleRegister(NodeId from, const internal::Buffer& msg) {
   }
   wire::TaskSpec& spec = specs[0];
   const ActorId id = spec.actor;
-  const wire::ActorOptions& o = spec.actor_options;
+  const wire::ActorOptions& o = *spec.actor_options;
   wire::ActorEvent reply;
   reply.request_id = o.request_id;
   reply.actor = id;
@@ -105,7 +105,7 @@ void ActorDirectory::Schedule(const ActorId& id) {
   }
   e.node = d.node;
   cluster_->Reserve(d.node, e.demand, 1);
-  e.spec.actor_options.incarnation = e.incarnation;
+  e.spec.actor_options->incarnation = e.incarnation;
   messenger_->Send(d.node, Type(wire::MsgType::kActorCreate), wire::EncodeTaskSpecs({e.spec}));
 }
 
@@ -173,7 +173,7 @@ void ActorDirectory::Lost(const ActorId& id, const std::string& why, bool allow_
   Entry& e = actors_.at(id);
   Release(e);
   std::erase(pending_, id);
-  const int max = e.spec.actor_options.max_restarts;
+  const int max = e.spec.actor_options->max_restarts;
   if (allow_restart && (max == -1 || e.restarts_used < max)) {
     e.restarts_used++;
     e.incarnation++;
@@ -195,7 +195,7 @@ void ActorDirectory::MarkDead(const ActorId& id, const std::string& why) {
   e.state = wire::ActorState::kDead;
   e.death = why;
   e.node = NodeId();
-  const wire::ActorOptions& o = e.spec.actor_options;
+  const wire::ActorOptions& o = *e.spec.actor_options;
   if (!o.name.empty()) {
     auto it = names_.find(NameKey(o.ns, o.name));
     if (it != names_.end() && it->second == id) names_.erase(it);
@@ -292,12 +292,12 @@ void ActorDirectory::OnNodeDead(NodeId node) {
     if (e.state == wire::ActorState::kDead) continue;
     if (e.node == node) {
       hosted.push_back(id);
-    } else if (id.creator() == node && !e.spec.actor_options.detached) {
+    } else if (id.creator() == node && !e.spec.actor_options->detached) {
       orphaned.push_back(id);
     }
   }
   for (const ActorId& id : hosted) {
-    if (id.creator() == node && !actors_.at(id).spec.actor_options.detached) {
+    if (id.creator() == node && !actors_.at(id).spec.actor_options->detached) {
       Lost(id, "its creator and host " + node.ToString() + " died", false);
     } else {
       Lost(id, "its node " + node.ToString() + " died", true);
@@ -324,10 +324,10 @@ wire::ActorEvent ActorDirectory::EventFor(const ActorId& id, const Entry& e) con
   ev.node = e.node;
   ev.incarnation = e.incarnation;
   ev.flag = true;
-  ev.max_task_retries = e.spec.actor_options.max_task_retries;
-  ev.name = e.spec.actor_options.name;
-  ev.ns = e.spec.actor_options.ns;
-  ev.class_name = e.spec.actor_options.class_name;
+  ev.max_task_retries = e.spec.actor_options->max_task_retries;
+  ev.name = e.spec.actor_options->name;
+  ev.ns = e.spec.actor_options->ns;
+  ev.class_name = e.spec.actor_options->class_name;
   ev.message = e.death;
   return ev;
 }

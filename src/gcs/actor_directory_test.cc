@@ -82,16 +82,16 @@ class ActorDirectoryTest : public ::testing::Test {
     s.actor = ActorId{s.id};
     s.function = "Counter::Create";
     s.resources = {{"CPU", cpus}};
-    s.actor_options.name = name;
-    s.actor_options.class_name = "7Counter";
-    s.actor_options.max_restarts = max_restarts;
-    s.actor_options.request_id = name.empty() ? 0 : seq;
+    s.actor_options->name = name;
+    s.actor_options->class_name = "7Counter";
+    s.actor_options->max_restarts = max_restarts;
+    s.actor_options->request_id = name.empty() ? 0 : seq;
     return s;
   }
   void Created(const Seen& create, bool ok, const std::string& why = "") {
     wire::ActorEvent ev;
     ev.actor = create.spec.actor;
-    ev.incarnation = create.spec.actor_options.incarnation;
+    ev.incarnation = create.spec.actor_options->incarnation;
     ev.flag = ok;
     ev.message = why;
     Send(static_cast<int>(create.to.value()), MsgType::kActorCreated, wire::EncodeActorEvent(ev));
@@ -153,7 +153,7 @@ TEST_F(ActorDirectoryTest, ActorsWaitForCpusHeldByOthers) {
 
 TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
   wire::TaskSpec spec = Creation(7, "", 0, 2);
-  spec.actor_options.detached = true;  // its creator's death is not what this test is about
+  spec.actor_options->detached = true;  // its creator's death is not what this test is about
   Send(1, MsgType::kActorRegister, wire::EncodeTaskSpecs({spec}));
   Seen c0 = Next(MsgType::kActorCreate);
   Created(c0, true);
@@ -161,7 +161,7 @@ TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
   Kill(c0.spec.actor, /*no_restart=*/false);
   EXPECT_EQ(Next(MsgType::kActorDestroy).event.incarnation, 0u);
   Seen c1 = Next(MsgType::kActorCreate);
-  EXPECT_EQ(c1.spec.actor_options.incarnation, 1u);
+  EXPECT_EQ(c1.spec.actor_options->incarnation, 1u);
   Created(c1, true);
   // Its node dies: the second and last restart.
   NodeId host = c1.to;
@@ -171,7 +171,7 @@ TEST_F(ActorDirectoryTest, KillFalseAndNodeDeathRestartUntilRestartsRunOut) {
   });
   Seen c2 = Next(MsgType::kActorCreate);
   EXPECT_NE(c2.to, host);
-  EXPECT_EQ(c2.spec.actor_options.incarnation, 2u);
+  EXPECT_EQ(c2.spec.actor_options->incarnation, 2u);
   Created(c2, true);
   c_.loops[0]->Post([this, node = c2.to] {
     cluster_->MarkDead(node);

@@ -677,9 +677,9 @@ void Raylet::HandleActorCreate(NodeId from, const Buffer& msg) {
     DropActor(old->second, "it was replaced by a newer incarnation");
   auto actor = std::make_shared<LocalActor>();
   actor->id = spec.actor;
-  actor->incarnation = spec.actor_options.incarnation;
-  actor->class_name = spec.actor_options.class_name;
-  actor->max_concurrency = std::max(1, spec.actor_options.max_concurrency);
+  actor->incarnation = spec.actor_options->incarnation;
+  actor->class_name = spec.actor_options->class_name;
+  actor->max_concurrency = std::max(1, spec.actor_options->max_concurrency);
   actor->demand = ResourceSet::FromPairs(spec.resources);
   actors_[actor->id] = actor;
 

@@ -25,7 +25,23 @@ int Nap(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
 }
-FERRY_REMOTE(Triple, Big, Nap);
+// A body that blocks (as in Get) until MarkLater has run, for at most 10 s: 1 if it did.
+std::atomic<bool> g_later_ran{false};
+int WaitForLater(int) {
+  Raylet* raylet = CurrentRaylet();
+  const double cpus = CurrentTaskCpus();
+  raylet->NotifyBlocked(cpus);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!g_later_ran.load() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  raylet->NotifyUnblocked(cpus);
+  return g_later_ran.load() ? 1 : 0;
+}
+int MarkLater(int x) {
+  g_later_ran.store(true);
+  return x;
+}
+FERRY_REMOTE(Triple, Big, Nap, WaitForLater, MarkLater);
 
 using namespace std::chrono_literals;
 using wire::MsgType;
@@ -236,6 +252,34 @@ TEST_F(RayletTest, RunsTasksAndReturnsSmallResultsInline) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(results_[0].value.kind, wire::ObjectValue::Kind::kInline);
   EXPECT_EQ(*internal::Deserialize<int>(results_[0].value.data), 42);
+}
+
+TEST_F(RayletTest, ShortTasksRunInChainsAndABlockedBodyGivesTheRestBack) {
+  // Short tasks first, so that the raylet knows this shape's tasks are short.
+  std::vector<wire::TaskSpec> warm;
+  for (uint64_t i = 1; i <= 20; ++i)
+    warm.push_back(Spec(i, "Triple", internal::Serialize(static_cast<int>(i))));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(warm));
+  ASSERT_TRUE(WaitForResults(20));
+  // One CPU busy with a nap; the other takes WaitForLater, with what follows chained behind
+  // it. WaitForLater blocks until MarkLater runs: the chain must give MarkLater back.
+  g_later_ran.store(false);
+  std::vector<wire::TaskSpec> batch = {Spec(21, "Nap", internal::Serialize(300)),
+                                       Spec(22, "WaitForLater", internal::Serialize(0)),
+                                       Spec(23, "MarkLater", internal::Serialize(5))};
+  for (uint64_t i = 24; i <= 40; ++i)
+    batch.push_back(Spec(i, "Triple", internal::Serialize(static_cast<int>(i))));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(batch));
+  ASSERT_TRUE(WaitForResults(40));
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<uint64_t, int> got;
+  for (const auto& r : results_) {
+    ASSERT_EQ(r.value.kind, wire::ObjectValue::Kind::kInline) << r.value.error.message;
+    got[r.task.seq] = *internal::Deserialize<int>(r.value.data);
+  }
+  EXPECT_EQ(got[22], 1) << "the blocked body never saw the task chained behind it run";
+  EXPECT_EQ(got[23], 5);
+  for (uint64_t i = 24; i <= 40; ++i) EXPECT_EQ(got[i], 3 * static_cast<int>(i));
 }
 
 TEST_F(RayletTest, LargeResultsStayInTheStoreUntilFreed) {

@@ -188,7 +188,7 @@ std::string EncodeTaskSpecs(const std::vector<TaskSpec>& specs) {
     w.Put<uint8_t>(static_cast<uint8_t>(s.kind));
     if (s.kind != TaskKind::kNormal) PutActorId(w, s.actor);
     if (s.kind == TaskKind::kActorCreation) {
-      const ActorOptions& o = s.actor_options;
+      const ActorOptions& o = *s.actor_options;
       w.PutString(o.name);
       w.PutString(o.ns);
       w.PutString(o.class_name);
@@ -262,7 +262,7 @@ Status DecodeTaskSpecs(const Buffer& msg, std::vector<TaskSpec>* out) {
     s.kind = static_cast<TaskKind>(kind);
     if (s.kind != TaskKind::kNormal) FERRY_RETURN_IF_ERROR(GetActorId(r, &s.actor));
     if (s.kind == TaskKind::kActorCreation) {
-      ActorOptions& o = s.actor_options;
+      ActorOptions& o = *s.actor_options;
       FERRY_RETURN_IF_ERROR(r.GetString(&o.name, "actor name"));
       FERRY_RETURN_IF_ERROR(r.GetString(&o.ns, "actor namespace"));
       FERRY_RETURN_IF_ERROR(r.GetString(&o.class_name, "actor class"));

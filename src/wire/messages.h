@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,6 +150,38 @@ struct TaskArg {
   ObjectId ref;  // kRef: resolved by the executing raylet before the body runs
 };
 
+// A field most values leave at its default, kept out of line so that a value without it costs
+// one pointer: task specs are kept per queued task, by the owner and by the raylet, and only
+// actor creations carry actor options. Reading an unset box sees a default T; the first write
+// through non-const access allocates it. Copies are deep.
+template <typename T>
+class Boxed {
+ public:
+  Boxed() = default;
+  Boxed(const Boxed& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+  Boxed& operator=(const Boxed& o) {
+    if (this != &o) p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+    return *this;
+  }
+  Boxed(Boxed&&) noexcept = default;
+  Boxed& operator=(Boxed&&) noexcept = default;
+
+  const T& operator*() const { return p_ ? *p_ : Default(); }
+  const T* operator->() const { return &**this; }
+  T& operator*() {
+    if (!p_) p_ = std::make_unique<T>();
+    return *p_;
+  }
+  T* operator->() { return &**this; }
+
+ private:
+  static const T& Default() {
+    static const T d;
+    return d;
+  }
+  std::unique_ptr<T> p_;
+};
+
 struct TaskSpec {
   TaskId id;
   ObjectId return_id;
@@ -160,7 +193,7 @@ struct TaskSpec {
   bool retry_exceptions = false;  // a body that threw is retried too
   TaskKind kind = TaskKind::kNormal;
   ActorId actor;               // kActorCreation, kActorCall
-  ActorOptions actor_options;  // kActorCreation
+  Boxed<ActorOptions> actor_options;  // kActorCreation
   // Placement: scheduler::Strategy (0 default, 1 spread, 2 node affinity).
   uint8_t strategy = 0;
   NodeId affinity_node;

@@ -127,15 +127,15 @@ TaskSpec SampleCreation() {
   TaskSpec s = SampleSpec();
   s.kind = TaskKind::kActorCreation;
   s.actor = ActorId{s.id};
-  s.actor_options.name = "ledger";
-  s.actor_options.ns = "accounts";
-  s.actor_options.class_name = "6Ledger";
-  s.actor_options.max_restarts = -1;
-  s.actor_options.max_concurrency = 4;
-  s.actor_options.max_task_retries = 2;
-  s.actor_options.detached = true;
-  s.actor_options.incarnation = 3;
-  s.actor_options.request_id = 11;
+  s.actor_options->name = "ledger";
+  s.actor_options->ns = "accounts";
+  s.actor_options->class_name = "6Ledger";
+  s.actor_options->max_restarts = -1;
+  s.actor_options->max_concurrency = 4;
+  s.actor_options->max_task_retries = 2;
+  s.actor_options->detached = true;
+  s.actor_options->incarnation = 3;
+  s.actor_options->request_id = 11;
   return s;
 }
 
@@ -148,7 +148,7 @@ TEST(Wire, ActorSpecsRoundTrip) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].kind, TaskKind::kActorCreation);
   EXPECT_EQ(out[0].actor, (ActorId{TaskId{NodeId(2), 77}}));
-  const ActorOptions& o = out[0].actor_options;
+  const ActorOptions& o = *out[0].actor_options;
   EXPECT_EQ(o.name, "ledger");
   EXPECT_EQ(o.ns, "accounts");
   EXPECT_EQ(o.class_name, "6Ledger");
@@ -287,7 +287,7 @@ TEST(Wire, MalformedActorMessagesAreRejected) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("actor state"), std::string::npos) << st.ToString();
   TaskSpec zero = SampleCreation();
-  zero.actor_options.max_concurrency = 0;
+  zero.actor_options->max_concurrency = 0;
   std::vector<TaskSpec> specs;
   st = DecodeTaskSpecs(B(EncodeTaskSpecs({zero})), &specs);
   ASSERT_FALSE(st.ok());
