@@ -6,6 +6,7 @@
 //                                                               #   + 1,000 Put/Get of an int)
 //   valgrind --tool=callgrind ferry-bench-instructions sync     # 20,000 empty tasks, each
 //                                                               #   awaited before the next
+//   valgrind --tool=callgrind ferry-bench-instructions actor_sync  # the same, actor calls
 #include <ferry/ferry.h>
 
 #include <cstdio>
@@ -16,6 +17,12 @@ namespace {
 void Empty() {}
 int Plus(int a, int b) { return a + b; }
 FERRY_REMOTE(Empty, Plus);
+
+struct Target {
+  static Target* Create() { return new Target(); }
+  void Empty() {}
+};
+FERRY_REMOTE(Target::Create, &Target::Empty);
 
 }  // namespace
 
@@ -31,6 +38,9 @@ int main(int argc, char** argv) {
     }
   } else if (std::strcmp(mode, "sync") == 0) {
     for (int i = 0; i < 20000; ++i) ferry::Get(ferry::Task(Empty).Remote());
+  } else if (std::strcmp(mode, "actor_sync") == 0) {
+    auto a = ferry::Actor(Target::Create).SetResource("CPU", 0).Remote();
+    for (int i = 0; i < 20000; ++i) ferry::Get(a.Task(&Target::Empty).Remote());
   } else if (std::strcmp(mode, "scalars") == 0) {
     for (int round = 0; round < 20; ++round) {
       std::vector<ferry::ObjectRef<int>> refs;
@@ -39,7 +49,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 1000; ++i) sum += *ferry::Get(ferry::Put(i));
     }
   } else {
-    std::fprintf(stderr, "usage: ferry-bench-instructions empty|scalars|sync\n");
+    std::fprintf(stderr, "usage: ferry-bench-instructions empty|scalars|sync|actor_sync\n");
     ferry::Shutdown();
     return 2;
   }
