@@ -460,6 +460,16 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task,
       t_chain_ = &chain;
       RunBody(*current, result, error);
       t_chain_ = nullptr;
+      // A task that ran long says this shape's tasks are not all short: the rest go back to
+      // the queue, where any free executor (or node) can take them.
+      if (current->run_ns >= kChainTaskNs && chain.next < chain.rest.size()) {
+        std::vector<std::shared_ptr<Task>> back(
+            std::make_move_iterator(chain.rest.begin() + static_cast<long>(chain.next)),
+            std::make_move_iterator(chain.rest.end()));
+        chain.rest.clear();
+        chain.next = 0;
+        loop_->Post([this, back = std::move(back)]() mutable { Requeue(std::move(back)); });
+      }
       std::shared_ptr<Task> next;
       if (chain.next < chain.rest.size()) next = std::move(chain.rest[chain.next++]);
       // The last task of the chain gives its resources back.

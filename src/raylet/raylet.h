@@ -180,7 +180,8 @@ class Raylet {
   // is left for another of them, the executor that starts one is handed up to kChainMax of
   // the queue, run back to back under the same resources. A queued task would wait for
   // those resources anyway; the chain saves a round trip through the loop (and on a small
-  // machine two thread wake-ups) per task. A body that blocks in Get gives the rest back.
+  // machine two thread wake-ups) per task. A body that blocks in Get, or one that runs
+  // longer than kChainTaskNs, gives the rest back.
   static constexpr int64_t kChainTaskNs = 100'000;
   static constexpr size_t kChainMax = 32;
   // The tasks of a chain not started yet, owned by the executor thread that runs it.

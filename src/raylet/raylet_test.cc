@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "ferry/internal/function_registry.h"
@@ -41,7 +42,12 @@ int MarkLater(int x) {
   g_later_ran.store(true);
   return x;
 }
-FERRY_REMOTE(Triple, Big, Nap, WaitForLater, MarkLater);
+// Naps, and says which thread it ran on.
+int64_t NapWhere(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return static_cast<int64_t>(std::hash<std::thread::id>()(std::this_thread::get_id()));
+}
+FERRY_REMOTE(Triple, Big, Nap, WaitForLater, MarkLater, NapWhere);
 
 using namespace std::chrono_literals;
 using wire::MsgType;
@@ -280,6 +286,29 @@ TEST_F(RayletTest, ShortTasksRunInChainsAndABlockedBodyGivesTheRestBack) {
   EXPECT_EQ(got[22], 1) << "the blocked body never saw the task chained behind it run";
   EXPECT_EQ(got[23], 5);
   for (uint64_t i = 24; i <= 40; ++i) EXPECT_EQ(got[i], 3 * static_cast<int>(i));
+}
+
+TEST_F(RayletTest, AChainGivesTheRestBackAfterATaskThatRanLong) {
+  std::vector<wire::TaskSpec> warm;
+  for (uint64_t i = 1; i <= 20; ++i)
+    warm.push_back(Spec(i, "Triple", internal::Serialize(static_cast<int>(i))));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(warm));
+  ASSERT_TRUE(WaitForResults(20));
+  // 21 takes one CPU and ends soon; 22 takes the other with 23-25 chained behind it. 22 runs
+  // long, so 23-25 go back to the queue and the two free executors share them, instead of
+  // running one after another on 22's thread.
+  std::vector<wire::TaskSpec> batch = {Spec(21, "Nap", internal::Serialize(20))};
+  for (uint64_t i = 22; i <= 25; ++i)
+    batch.push_back(Spec(i, "NapWhere", internal::Serialize(100)));
+  SendToRaylet(MsgType::kSubmitTasks, wire::EncodeTaskSpecs(batch));
+  ASSERT_TRUE(WaitForResults(25));
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<int64_t> threads;
+  for (const auto& r : results_) {
+    ASSERT_EQ(r.value.kind, wire::ObjectValue::Kind::kInline) << r.value.error.message;
+    if (r.task.seq >= 22) threads.insert(*internal::Deserialize<int64_t>(r.value.data));
+  }
+  EXPECT_GE(threads.size(), 2u) << "every task chained behind a long one ran on its thread";
 }
 
 TEST_F(RayletTest, LargeResultsStayInTheStoreUntilFreed) {
