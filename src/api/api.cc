@@ -445,14 +445,7 @@ std::vector<Buffer> GetObjects(const std::vector<ObjectId>& ids, int64_t timeout
   // the loop; only the others are asked for there.
   std::vector<raylet::Resolved> results(ids.size());
   std::vector<size_t> missing;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto r = core->TryGetReady(ids[i]);
-    if (r) {
-      results[i] = std::move(*r);
-    } else {
-      missing.push_back(i);
-    }
-  }
+  core->TryGetReadyMany(ids, &results, &missing);
   if (!missing.empty()) {
     auto g = std::make_shared<Gather>();
     g->results.resize(missing.size());

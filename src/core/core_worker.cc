@@ -746,6 +746,19 @@ std::optional<Resolved> CoreWorker::TryGetReady(const ObjectId& id) const {
   return it->second;
 }
 
+void CoreWorker::TryGetReadyMany(const std::vector<ObjectId>& ids, std::vector<Resolved>* out,
+                                 std::vector<size_t>* missing) const {
+  std::lock_guard<std::mutex> lock(ready_mu_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = ids[i].owner() == options_.self ? ready_.find(ids[i]) : ready_.end();
+    if (it == ready_.end()) {
+      missing->push_back(i);
+    } else {
+      (*out)[i] = it->second;
+    }
+  }
+}
+
 void CoreWorker::OnNodeDead(NodeId node, const std::string& why) {
   if (!dead_.insert(node).second) return;
   if (wire::LeftGracefully(why)) left_.insert(node);

@@ -154,6 +154,11 @@ class CoreWorker {
   // Thread-safe. The value of an owned object that is ready and small enough to live inline
   // (or its error), without a trip through the loop; nothing if it is not (yet) known here.
   std::optional<Resolved> TryGetReady(const ObjectId& id) const;
+  // Thread-safe. The same for many objects under one lock: out[i] is set for each one known
+  // here, and the indices of the others are appended to `missing`. REQUIRES: out->size() ==
+  // ids.size().
+  void TryGetReadyMany(const std::vector<ObjectId>& ids, std::vector<Resolved>* out,
+                       std::vector<size_t>* missing) const;
 
  private:
   struct Owned {
