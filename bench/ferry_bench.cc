@@ -1234,9 +1234,8 @@ int main(int argc, char** argv) {
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    // ferry leaves MPI to the program that initialized it, and ranks other than 0 end inside
-    // ferry::Init (std::exit): finalize there too, or the launcher reports them as ended
-    // improperly and the run's exit status is a failure.
+    // This program initialized MPI, so it finalizes it however it ends (an early error
+    // return included); ferry finalizes it on the ranks that end inside ferry::Init.
     std::atexit([] {
       int finalized = 0;
       MPI_Finalized(&finalized);

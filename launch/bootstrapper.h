@@ -60,6 +60,9 @@ class Bootstrapper {
   virtual Result<Topology> Exchange(const PeerInfo& mine) = 0;
   // Collective clean end, if Exchange has not ended it already; only when every rank is alive.
   virtual void Finalize() = 0;
+  // A worker rank ends inside Init and never returns to the application: what the application
+  // would have ended itself (its own MPI) ends here too.
+  virtual void FinalizeAtExit() { Finalize(); }
   // Ends every rank at once (a failed bootstrap); after the exchange, only this one (the
   // others learn of it by its silence). Does not return.
   [[noreturn]] virtual void Abort(int code) = 0;

@@ -81,6 +81,16 @@ class MpiBootstrapper final : public Bootstrapper {
     if (!finalized) MPI_Finalize();
   }
 
+  void FinalizeAtExit() override {
+    // An application that initialized MPI itself finalizes it after main's work; a worker
+    // rank never gets back there, and a launcher counts a rank that exits without
+    // MPI_Finalize as failed (mpirun then exits non-zero for a job that succeeded).
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (initialized && !finalized) MPI_Finalize();
+  }
+
   [[noreturn]] void Abort(int code) override {
     int finalized = 0;
     MPI_Finalized(&finalized);

@@ -826,8 +826,8 @@ int main(int argc, char** argv) {
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    // Worker ranks end inside ferry::Init with exit(): finalize this program's MPI there too,
-    // or the launcher reports them as ended improperly.
+    // This program initialized MPI, so it finalizes it however it ends (an early error
+    // return included); ferry finalizes it on the ranks that end inside ferry::Init.
     std::atexit(FinalizeMpi);
     if (size < 2) mpi_skip = "needs at least 2 MPI ranks (rank 0 only drives)";
   }

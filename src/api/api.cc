@@ -224,7 +224,7 @@ void Init(const Config& base, int& argc, char**& argv) {
       g_runtime.reset();
     }
     runtime.reset();
-    g_boot->Finalize();
+    g_boot->FinalizeAtExit();
     log::CloseSink();
     std::exit(code);
   }
