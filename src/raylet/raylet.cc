@@ -408,11 +408,24 @@ void Raylet::Dispatch() {
   if (admit) AdmitArgs();
 }
 
+std::vector<std::shared_ptr<Raylet::Task>> Raylet::Chain::TakeRest() {
+  std::vector<std::shared_ptr<Task>> taken(
+      std::make_move_iterator(rest.begin() + static_cast<long>(next)),
+      std::make_move_iterator(rest.end()));
+  rest.clear();
+  next = 0;
+  return taken;
+}
+
 void Raylet::Requeue(std::vector<std::shared_ptr<Task>> tasks) {
   for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
     std::shared_ptr<Task>& task = *it;
     running_.erase(task);
     if (task->returned) continue;  // handed back by a drain meanwhile
+    if (draining_) {
+      ReturnTask(task);  // it has not run: its owner places it elsewhere
+      continue;
+    }
     ready_count_++;
     auto q = std::find_if(shapes_.begin(), shapes_.end(),
                           [&](const ShapeQueue& s) { return s.demand == task->demand; });
@@ -463,12 +476,7 @@ std::function<void()> Raylet::MakeBody(std::shared_ptr<Task> task,
       // A task that ran long says this shape's tasks are not all short: the rest go back to
       // the queue, where any free executor (or node) can take them.
       if (current->run_ns >= kChainTaskNs && chain.next < chain.rest.size()) {
-        std::vector<std::shared_ptr<Task>> back(
-            std::make_move_iterator(chain.rest.begin() + static_cast<long>(chain.next)),
-            std::make_move_iterator(chain.rest.end()));
-        chain.rest.clear();
-        chain.next = 0;
-        loop_->Post([this, back = std::move(back)]() mutable { Requeue(std::move(back)); });
+        loop_->Post([this, back = chain.TakeRest()]() mutable { Requeue(std::move(back)); });
       }
       std::shared_ptr<Task> next;
       if (chain.next < chain.rest.size()) next = std::move(chain.rest[chain.next++]);
@@ -650,12 +658,7 @@ void Raylet::NotifyBlocked(double cpus) {
   // The tasks chained after this one would wait behind a body that may wait for them: they
   // go back to the queue (only this executor thread takes from its chain).
   if (t_chain_ != nullptr && t_chain_->next < t_chain_->rest.size()) {
-    std::vector<std::shared_ptr<Task>> rest(
-        std::make_move_iterator(t_chain_->rest.begin() + static_cast<long>(t_chain_->next)),
-        std::make_move_iterator(t_chain_->rest.end()));
-    t_chain_->rest.clear();
-    t_chain_->next = 0;
-    loop_->Post([this, rest = std::move(rest)]() mutable { Requeue(std::move(rest)); });
+    loop_->Post([this, rest = t_chain_->TakeRest()]() mutable { Requeue(std::move(rest)); });
   }
   loop_->Post([this, cpus] {
     available_.AddUnits(kCpu, ResourceSet::ToUnits(cpus));

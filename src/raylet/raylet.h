@@ -188,9 +188,12 @@ class Raylet {
   struct Chain {
     std::vector<std::shared_ptr<Task>> rest;
     size_t next = 0;
+    // Takes the tasks not started yet (the chain ends with the one running).
+    std::vector<std::shared_ptr<Task>> TakeRest();
   };
   static thread_local Chain* t_chain_;
-  // Loop thread: tasks a blocked chain gave back go to the front of their queue again.
+  // Loop thread: tasks a chain gave back go to the front of their queue again (or back to
+  // their owners, when this node is draining).
   void Requeue(std::vector<std::shared_ptr<Task>> tasks);
   void PushReady(std::shared_ptr<Task> task);
   // Takes / gives back a task's resources (and GPU ids).
