@@ -1341,14 +1341,6 @@ int main(int argc, char** argv) {
       report.Skip("rank_to_rank_sweep_gigabytes", "needs at least 2 ranks (run under mpirun)");
   }
 
-  ferry::Shutdown();
-#if FERRY_BENCH_WITH_MPI
-  // Shutdown finalizes MPI only with several ranks; this program initialized it in any case.
-  if (under_mpi) {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized) MPI_Finalize();
-  }
-#endif
+  ferry::Shutdown();  // MPI is finalized at exit (registered after MPI_Init_thread)
   return failures == 0 ? 0 : 1;
 }

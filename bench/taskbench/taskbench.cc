@@ -967,14 +967,6 @@ int main(int argc, char** argv) {
   }
   if (opt.self_check && errors == 0) Note("self-check ok");
 
-  ferry::Shutdown();
-#if FERRY_TASKBENCH_WITH_MPI
-  // Shutdown finalizes MPI only with several ranks; this program initialized it in any case.
-  if (under_mpi) {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized) MPI_Finalize();
-  }
-#endif
+  ferry::Shutdown();  // MPI is finalized at exit (registered after MPI_Init_thread)
   return errors == 0 ? 0 : 1;
 }
